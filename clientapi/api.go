@@ -1,0 +1,190 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"ward/accounts"
+	"ward/internal/config"
+	"ward/rooms"
+	"ward/syncapi"
+)
+
+// API holds what the handlers call.
+type API struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Accounts *accounts.Service
+	Rooms    *rooms.Service
+	Sync     *syncapi.Service
+	// Observe, when set, is told of every finished request (for metrics).
+	Observe func(route, method string, status int, seconds float64)
+}
+
+type ctxKey int
+
+const (
+	sessionKey ctxKey = iota
+	requestIDKey
+)
+
+// session returns the authenticated caller; only valid behind a.auth.
+func session(r *http.Request) accounts.Session {
+	s, _ := r.Context().Value(sessionKey).(accounts.Session)
+	return s
+}
+
+// RequestID returns the id the middleware gave the request.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// accessToken reads the token from the Authorization header or, as the spec
+// still allows, the access_token query parameter.
+func accessToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		return ""
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+// auth wraps a handler that needs a logged-in caller.
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := accessToken(r)
+		if tok == "" {
+			a.writeError(w, r, mautrix.MMissingToken.WithMessage("Missing access token"))
+			return
+		}
+		s, err := a.Accounts.Authenticate(r.Context(), tok, remoteAddr(r), r.UserAgent())
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
+	}
+}
+
+// remoteAddr is the client's address without the port.
+func remoteAddr(r *http.Request) string {
+	addr := r.RemoteAddr
+	if i := strings.LastIndexByte(addr, ':'); i > 0 && !strings.HasSuffix(addr, "]") {
+		addr = addr[:i]
+	}
+	return strings.Trim(addr, "[]")
+}
+
+// readJSON decodes the request body into v. A body that is not JSON at all
+// is M_NOT_JSON; JSON of the wrong shape is M_BAD_JSON; a body over the
+// limit is M_TOO_LARGE.
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mautrix.MTooLarge.WithMessage("Request body is larger than %d bytes", mbe.Limit)
+		}
+		return mautrix.MBadJSON.WithMessage("Could not read the request body")
+	}
+	return decodeJSON(body, v)
+}
+
+// decodeJSON is readJSON's decoder, separate so that fuzz tests reach it.
+func decodeJSON(body []byte, v any) error {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		body = []byte("{}")
+	}
+	if !utf8.Valid(body) || !json.Valid(body) {
+		return mautrix.MNotJSON.WithMessage("Content not JSON.")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			field := te.Field
+			if field == "" {
+				return mautrix.MBadJSON.WithMessage("The request body must be a JSON object")
+			}
+			return mautrix.MBadJSON.WithMessage("Field %q must be of type %s", field, te.Type.String())
+		}
+		return mautrix.MBadJSON.WithMessage("Malformed JSON: %s", err.Error())
+	}
+	return nil
+}
+
+// writeJSON writes v with the status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		// The client went away; nothing to tell it.
+		return
+	}
+}
+
+// writeError turns err into a Matrix error response. Only RespError values
+// are shown to the client; anything else is logged and hidden.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var re mautrix.RespError
+	if errors.As(err, &re) {
+		if re.StatusCode == 0 {
+			re.StatusCode = http.StatusBadRequest
+		}
+		if re.Err == "" {
+			re.Err = re.ErrCode
+		}
+		if re.StatusCode >= 500 {
+			a.Log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()), "error", err)
+		}
+		re.Write(w)
+		return
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		mautrix.MTooLarge.WithMessage("Request body is larger than %d bytes", mbe.Limit).Write(w)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		// The client hung up; the status is never seen.
+		w.WriteHeader(499)
+		return
+	}
+	a.Log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()), "error", err)
+	mautrix.MUnknown.WithMessage("Internal server error (request %s)", RequestID(r.Context())).Write(w)
+}
+
+// pathUserID reads a user ID from a path variable, checking its form.
+func pathUserID(raw string) (id.UserID, error) {
+	uid := id.UserID(raw)
+	if _, _, err := uid.ParseAndValidateRelaxed(); err != nil {
+		return "", mautrix.MInvalidParam.WithMessage("Invalid user ID %q", raw)
+	}
+	return uid, nil
+}
+
+// pathRoomID reads a room ID from a path variable, checking its form.
+func pathRoomID(raw string) (id.RoomID, error) {
+	if !strings.HasPrefix(raw, "!") || len(raw) < 2 || len(raw) > 255 {
+		return "", mautrix.MInvalidParam.WithMessage("Invalid room ID %q", raw)
+	}
+	return id.RoomID(raw), nil
+}
+
+var errNotImplemented = mautrix.MUnrecognized.WithMessage("This endpoint is not implemented yet")
+
+func (a *API) notImplemented(w http.ResponseWriter, r *http.Request) {
+	a.writeError(w, r, errNotImplemented)
+}
+

@@ -1,0 +1,103 @@
+package clientapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/mux"
+	"maunium.net/go/mautrix"
+)
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// outer is the middleware every request passes: request id, CORS, body
+// limit, panic recovery, the access log and metrics.
+func (a *API) outer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := newRequestID()
+		ctx := context.WithValue(r.Context(), requestIDKey, rid)
+		r = r.WithContext(ctx)
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		h.Set("X-Request-Id", rid)
+		rec := &statusRecorder{ResponseWriter: w}
+		if r.Method == http.MethodOptions {
+			rec.WriteHeader(http.StatusOK)
+			a.finish(r, rec.status, start)
+			return
+		}
+		if a.Config.MaxRequestBytes > 0 && r.Body != nil {
+			r.Body = http.MaxBytesReader(rec, r.Body, a.Config.MaxRequestBytes)
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.Log.ErrorContext(ctx, "handler panicked", "request_id", rid, "panic", p, "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					mautrix.MUnknown.WithMessage("Internal server error (request %s)", rid).Write(rec)
+				}
+			}
+			a.finish(r, rec.status, start)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// finish logs the request (path template only: never a query string, which
+// may hold an access token) and reports it to metrics.
+func (a *API) finish(r *http.Request, status int, start time.Time) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	route := "unmatched"
+	if cr := mux.CurrentRoute(r); cr != nil {
+		if t, err := cr.GetPathTemplate(); err == nil {
+			route = t
+		}
+	}
+	elapsed := time.Since(start)
+	a.Log.DebugContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
+		"route", route, "status", status, "ms", elapsed.Milliseconds(), "remote", remoteAddr(r))
+	if a.Observe != nil {
+		a.Observe(route, r.Method, status, elapsed.Seconds())
+	}
+}

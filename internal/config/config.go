@@ -1,0 +1,65 @@
+// Package config holds Ward's settings: built-in defaults, then a YAML file,
+// then WARD_* environment variables (key foo_bar from WARD_FOO_BAR).
+// Validate reports every problem at once. No other package reads the
+// environment.
+package config
+
+import "time"
+
+// Config is the whole of Ward's configuration.
+type Config struct {
+	ServerName    string `yaml:"server_name"`
+	Listen        string `yaml:"listen"`
+	PublicBaseURL string `yaml:"public_base_url"`
+	// Database is a PostgreSQL DSN (postgres://…) or a SQLite file path.
+	Database string `yaml:"database"`
+	DataDir  string `yaml:"data_dir"`
+	// Registration is "closed" (default: accounts come from admins and
+	// shared-secret registration) or "open" (testing only).
+	Registration             string `yaml:"registration"`
+	RegistrationSharedSecret string `yaml:"registration_shared_secret" secret:"true"`
+	MaxRequestBytes          int64  `yaml:"max_request_bytes"`
+	DefaultRoomVersion       string `yaml:"default_room_version"`
+	// MetricsListen is the separate address Prometheus metrics are served
+	// on; empty turns them off.
+	MetricsListen string `yaml:"metrics_listen"`
+	LogLevel      string `yaml:"log_level"`
+	LogFormat     string `yaml:"log_format"`
+	// AccessTokenLifetime bounds access tokens of clients that asked for a
+	// refresh token; 0 means they never expire.
+	AccessTokenLifetime time.Duration `yaml:"access_token_lifetime"`
+	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
+	// RateLimit applies to login and registration per remote address.
+	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
+	RateLimitBurst     int     `yaml:"rate_limit_burst"`
+}
+
+// Defaults returns the built-in configuration: a server that starts on a
+// fresh machine with nothing else set up.
+func Defaults() Config {
+	return Config{
+		ServerName:          "localhost",
+		Listen:              "127.0.0.1:8008",
+		PublicBaseURL:       "",
+		Database:            "./ward-data/ward.db",
+		DataDir:             "./ward-data",
+		Registration:        "closed",
+		MaxRequestBytes:     10 << 20,
+		DefaultRoomVersion:  "11",
+		MetricsListen:       "",
+		LogLevel:            "info",
+		LogFormat:           "text",
+		AccessTokenLifetime: 24 * time.Hour,
+		ShutdownTimeout:     15 * time.Second,
+		RateLimitPerSecond:  1,
+		RateLimitBurst:      10,
+	}
+}
+
+// BaseURL is the URL clients reach the server at.
+func (c Config) BaseURL() string {
+	if c.PublicBaseURL != "" {
+		return c.PublicBaseURL
+	}
+	return "http://" + c.Listen
+}

@@ -1,0 +1,156 @@
+// Package db opens Ward's database — PostgreSQL through pgx/v5 or SQLite
+// through modernc.org/sqlite — applies the embedded migrations and runs
+// write transactions. It owns no tables: each domain package keeps its own
+// queries beside the code that uses them, written once for both dialects
+// ($1-style placeholders work on both).
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"             // registers "sqlite"
+)
+
+// Dialect says which SQL engine is behind a DB.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// DB is the one database handle the server shares.
+//
+// Reads go through Read. Writes go through Tx, which on SQLite uses a
+// separate single-connection pool so that there is exactly one writer and
+// readers never wait for it (WAL mode).
+type DB struct {
+	Read    *sql.DB
+	write   *sql.DB
+	Dialect Dialect
+}
+
+// IsPostgres reports whether a database setting names PostgreSQL rather than
+// a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") ||
+		strings.Contains(dsn, "host=") || strings.Contains(dsn, "dbname=")
+}
+
+// Open connects to dsn: a PostgreSQL URL or key/value DSN, or a path to a
+// SQLite file (created with its folder when missing).
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	if IsPostgres(dsn) {
+		pool, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		pool.SetMaxOpenConns(20)
+		pool.SetMaxIdleConns(20)
+		pool.SetConnMaxIdleTime(5 * time.Minute)
+		if err := pool.PingContext(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connect to postgres: %w", err)
+		}
+		return &DB{Read: pool, write: pool, Dialect: Postgres}, nil
+	}
+	path := strings.TrimPrefix(dsn, "sqlite://")
+	path = strings.TrimPrefix(path, "file:")
+	if path == "" {
+		return nil, errors.New("database: empty SQLite path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	// synchronous(FULL): a commit is on disk before the client hears 200.
+	params := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(FULL)&_txlock=immediate"
+	write, err := sql.Open("sqlite", "file:"+path+params)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	readParams := strings.Replace(params, "_txlock=immediate", "_txlock=deferred", 1)
+	read, err := sql.Open("sqlite", "file:"+path+readParams)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	return &DB{Read: read, write: write, Dialect: SQLite}, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.Read.Close()
+	if db.write != db.Read {
+		err = errors.Join(err, db.write.Close())
+	}
+	return err
+}
+
+// Stats reports the pool statistics of the writer and the readers, for metrics.
+func (db *DB) Stats() (write, read sql.DBStats) {
+	return db.write.Stats(), db.Read.Stats()
+}
+
+// Tx runs fn in a write transaction and commits it when fn returns nil. The
+// caller answers its client only after Tx returned nil: then the data is
+// committed.
+func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Querier is what both *sql.DB and *sql.Tx offer, so that a store helper can
+// run inside or outside a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// IsUniqueViolation reports whether err is a unique or primary key
+// constraint failure on either backend.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "UNIQUE constraint failed") || strings.Contains(s, "SQLSTATE 23505") ||
+		strings.Contains(s, "duplicate key value")
+}

@@ -1,0 +1,119 @@
+// Package stream owns Ward's one stream position: a counter that every
+// write a client must hear about through /sync (an event, a receipt, an
+// account-data change, a to-device message, a device-list change) takes a
+// value from, and the notifier that wakes the long-polling /sync requests
+// that care.
+//
+// Positions are allocated by a row update inside the writer's transaction.
+// The row stays locked until commit (PostgreSQL) or the single writer holds
+// it (SQLite), so positions become visible in the order they were given out:
+// a reader that has seen position N has seen everything below N. Take the
+// position as late in a transaction as possible, so the lock is short.
+package stream
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"ward/internal/db"
+)
+
+// Position is a point in the server's one stream.
+type Position int64
+
+// Allocate takes the next stream position inside tx.
+func Allocate(ctx context.Context, tx *sql.Tx) (Position, error) {
+	var p Position
+	err := tx.QueryRowContext(ctx, `UPDATE stream_position SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&p)
+	if err != nil {
+		return 0, fmt.Errorf("allocate stream position: %w", err)
+	}
+	return p, nil
+}
+
+// AllocateN takes n consecutive positions inside tx and returns the first.
+func AllocateN(ctx context.Context, tx *sql.Tx, n int) (Position, error) {
+	var p Position
+	err := tx.QueryRowContext(ctx, `UPDATE stream_position SET pos = pos + $1 WHERE id = 1 RETURNING pos`, n).Scan(&p)
+	if err != nil {
+		return 0, fmt.Errorf("allocate stream positions: %w", err)
+	}
+	return p - Position(n) + 1, nil
+}
+
+// Current reads the latest committed position.
+func Current(ctx context.Context, q db.Querier) (Position, error) {
+	var p Position
+	if err := q.QueryRowContext(ctx, `SELECT pos FROM stream_position WHERE id = 1`).Scan(&p); err != nil {
+		return 0, fmt.Errorf("read stream position: %w", err)
+	}
+	return p, nil
+}
+
+// Notifier wakes waiting /sync requests. Writers call Wake after their
+// transaction committed, naming the users whose sync output changed.
+type Notifier struct {
+	mu      sync.Mutex
+	waiters map[string]map[*waiter]struct{}
+	total   int
+}
+
+type waiter struct{ ch chan struct{} }
+
+// NewNotifier returns an empty notifier.
+func NewNotifier() *Notifier {
+	return &Notifier{waiters: make(map[string]map[*waiter]struct{})}
+}
+
+// Wake wakes every waiting sync of the named users.
+func (n *Notifier) Wake(users ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, u := range users {
+		for w := range n.waiters[u] {
+			close(w.ch)
+			delete(n.waiters[u], w)
+			n.total--
+		}
+		if len(n.waiters[u]) == 0 {
+			delete(n.waiters, u)
+		}
+	}
+}
+
+// Listen registers a waiter for user and returns a channel that is closed on
+// the next Wake for that user, and a cancel function that must be called if
+// the caller stops waiting before that. Register before checking for new
+// data, so that a write between the check and the wait is not missed.
+func (n *Notifier) Listen(user string) (<-chan struct{}, func()) {
+	w := &waiter{ch: make(chan struct{})}
+	n.mu.Lock()
+	if n.waiters[user] == nil {
+		n.waiters[user] = make(map[*waiter]struct{})
+	}
+	n.waiters[user][w] = struct{}{}
+	n.total++
+	n.mu.Unlock()
+	return w.ch, func() {
+		n.mu.Lock()
+		if set, ok := n.waiters[user]; ok {
+			if _, ok := set[w]; ok {
+				delete(set, w)
+				n.total--
+				if len(set) == 0 {
+					delete(n.waiters, user)
+				}
+			}
+		}
+		n.mu.Unlock()
+	}
+}
+
+// Waiting reports how many syncs are waiting, for metrics.
+func (n *Notifier) Waiting() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.total
+}
