@@ -187,4 +187,3 @@ var errNotImplemented = mautrix.MUnrecognized.WithMessage("This endpoint is not 
 func (a *API) notImplemented(w http.ResponseWriter, r *http.Request) {
 	a.writeError(w, r, errNotImplemented)
 }
-
