@@ -49,3 +49,9 @@ func (s *Service) Authenticate(ctx context.Context, token, remoteAddr, userAgent
 func (s *Service) Profile(ctx context.Context, user id.UserID) (displayName, avatarURL string, err error) {
 	return "", "", nil
 }
+
+// CreateUser makes a local account (used by `ward admin user create` and
+// shared-secret registration).
+func (s *Service) CreateUser(ctx context.Context, localpart, password string, admin bool) (id.UserID, error) {
+	return "", mautrix.MUnrecognized.WithMessage("not implemented")
+}
