@@ -1,0 +1,299 @@
+package config_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"ward/internal/config"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ward.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := config.Defaults().Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	cfg, err := config.Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, config.Defaults()) {
+		t.Fatalf("Load with nothing set = %+v, want the defaults", cfg)
+	}
+	if cfg.Registration != "closed" {
+		t.Errorf("default registration = %q, want closed", cfg.Registration)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // "" means no file
+		env     map[string]string
+		check   func(t *testing.T, c config.Config)
+		wantErr string
+	}{
+		{
+			name: "file overrides defaults",
+			file: "server_name: clinic.example.org\nlisten: 0.0.0.0:9000\nshutdown_timeout: 30s\nrate_limit_per_second: 2.5\nmax_request_bytes: 1024\n",
+			check: func(t *testing.T, c config.Config) {
+				want := config.Defaults()
+				want.ServerName = "clinic.example.org"
+				want.Listen = "0.0.0.0:9000"
+				want.ShutdownTimeout = 30 * time.Second
+				want.RateLimitPerSecond = 2.5
+				want.MaxRequestBytes = 1024
+				if !reflect.DeepEqual(c, want) {
+					t.Errorf("got %+v\nwant %+v", c, want)
+				}
+			},
+		},
+		{
+			name: "environment overrides file",
+			file: "server_name: from-file.example\nlog_level: debug\n",
+			env: map[string]string{
+				"WARD_SERVER_NAME":                "from-env.example",
+				"WARD_SHUTDOWN_TIMEOUT":           "1m30s",
+				"WARD_MAX_REQUEST_BYTES":          "2048",
+				"WARD_RATE_LIMIT_PER_SECOND":      "0.5",
+				"WARD_RATE_LIMIT_BURST":           "3",
+				"WARD_REGISTRATION_SHARED_SECRET": "s3cret",
+			},
+			check: func(t *testing.T, c config.Config) {
+				if c.ServerName != "from-env.example" {
+					t.Errorf("server_name = %q", c.ServerName)
+				}
+				if c.LogLevel != "debug" {
+					t.Errorf("log_level = %q, want the file's debug", c.LogLevel)
+				}
+				if c.ShutdownTimeout != 90*time.Second || c.MaxRequestBytes != 2048 ||
+					c.RateLimitPerSecond != 0.5 || c.RateLimitBurst != 3 || c.RegistrationSharedSecret != "s3cret" {
+					t.Errorf("env not applied: %+v", c)
+				}
+			},
+		},
+		{
+			name: "empty variable counts as unset",
+			env:  map[string]string{"WARD_LISTEN": ""},
+			check: func(t *testing.T, c config.Config) {
+				if c.Listen != config.Defaults().Listen {
+					t.Errorf("listen = %q", c.Listen)
+				}
+			},
+		},
+		{name: "empty file is fine", file: "\n", check: func(t *testing.T, c config.Config) {}},
+		{name: "unknown key in file", file: "server_nmae: x\n", wantErr: "server_nmae"},
+		{name: "wrong type in file", file: "max_request_bytes: lots\n", wantErr: "line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			c, err := config.Load(path, env(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestLoadReportsEveryBadVariable(t *testing.T) {
+	_, err := config.Load("", env(map[string]string{"WARD_SHUTDOWN_TIMEOUT": "soon", "WARD_RATE_LIMIT_BURST": "many"}))
+	for _, want := range []string{"WARD_SHUTDOWN_TIMEOUT", "WARD_RATE_LIMIT_BURST"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to mention %s", err, want)
+		}
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	if _, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), nil); err == nil {
+		t.Fatal("want an error for a missing file")
+	}
+}
+
+// Every key can be set from the environment, so an operator never needs a
+// file in a container.
+func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
+	values := map[string]string{}
+	for _, k := range config.Keys() {
+		values[config.EnvName(k)] = "1"
+	}
+	// Durations need a unit; strings take "1"; numbers parse "1".
+	values["WARD_SHUTDOWN_TIMEOUT"] = "1s"
+	values["WARD_ACCESS_TOKEN_LIFETIME"] = "1s"
+	seen := map[string]bool{}
+	getenv := func(k string) string { seen[k] = true; return values[k] }
+	if _, err := config.Load("", getenv); err != nil {
+		t.Fatalf("setting every key from the environment: %v", err)
+	}
+	for _, k := range config.Keys() {
+		if !seen[config.EnvName(k)] {
+			t.Errorf("key %s: %s never read", k, config.EnvName(k))
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *config.Config)
+		want   []string // keys with problems; empty means valid
+	}{
+		{name: "defaults", mutate: func(c *config.Config) {}},
+		{name: "empty server name", mutate: func(c *config.Config) { c.ServerName = "" }, want: []string{"server_name"}},
+		{name: "server name with port", mutate: func(c *config.Config) { c.ServerName = "clinic.example:8448" }},
+		{name: "server name with space", mutate: func(c *config.Config) { c.ServerName = "my clinic" }, want: []string{"server_name"}},
+		{name: "listen without port", mutate: func(c *config.Config) { c.Listen = "localhost" }, want: []string{"listen"}},
+		{name: "listen bad port", mutate: func(c *config.Config) { c.Listen = "localhost:99999" }, want: []string{"listen"}},
+		{name: "registration", mutate: func(c *config.Config) { c.Registration = "invite" }, want: []string{"registration"}},
+		{name: "open registration allowed", mutate: func(c *config.Config) { c.Registration = "open" }},
+		{name: "max bytes zero", mutate: func(c *config.Config) { c.MaxRequestBytes = 0 }, want: []string{"max_request_bytes"}},
+		{name: "room version 9", mutate: func(c *config.Config) { c.DefaultRoomVersion = "9" }, want: []string{"default_room_version"}},
+		{name: "room version 12", mutate: func(c *config.Config) { c.DefaultRoomVersion = "12" }},
+		{name: "log level", mutate: func(c *config.Config) { c.LogLevel = "verbose" }, want: []string{"log_level"}},
+		{name: "log format", mutate: func(c *config.Config) { c.LogFormat = "xml" }, want: []string{"log_format"}},
+		{name: "base url ftp", mutate: func(c *config.Config) { c.PublicBaseURL = "ftp://x" }, want: []string{"public_base_url"}},
+		{name: "base url no scheme", mutate: func(c *config.Config) { c.PublicBaseURL = "clinic.example" }, want: []string{"public_base_url"}},
+		{name: "base url https", mutate: func(c *config.Config) { c.PublicBaseURL = "https://matrix.clinic.example" }},
+		{name: "metrics same as listen", mutate: func(c *config.Config) { c.MetricsListen = c.Listen }, want: []string{"metrics_listen"}},
+		{name: "metrics wildcard same port", mutate: func(c *config.Config) { c.MetricsListen = ":8008" }, want: []string{"metrics_listen"}},
+		{name: "metrics other port", mutate: func(c *config.Config) { c.MetricsListen = "127.0.0.1:9090" }},
+		{name: "both on port 0", mutate: func(c *config.Config) { c.Listen = "127.0.0.1:0"; c.MetricsListen = "127.0.0.1:0" }},
+		{name: "metrics not host:port", mutate: func(c *config.Config) { c.MetricsListen = "9090" }, want: []string{"metrics_listen"}},
+		{name: "secret left as printed placeholder", mutate: func(c *config.Config) { c.RegistrationSharedSecret = "<redacted>" },
+			want: []string{"registration_shared_secret"}},
+		{name: "database empty", mutate: func(c *config.Config) { c.Database = "" }, want: []string{"database"}},
+		{name: "shutdown timeout", mutate: func(c *config.Config) { c.ShutdownTimeout = 0 }, want: []string{"shutdown_timeout"}},
+		{name: "token lifetime negative", mutate: func(c *config.Config) { c.AccessTokenLifetime = -time.Second }, want: []string{"access_token_lifetime"}},
+		{name: "rate limits", mutate: func(c *config.Config) { c.RateLimitPerSecond = 0; c.RateLimitBurst = -1 },
+			want: []string{"rate_limit_per_second", "rate_limit_burst"}},
+		{
+			name: "every problem at once",
+			mutate: func(c *config.Config) {
+				c.ServerName = ""
+				c.Listen = "nope"
+				c.Registration = "maybe"
+				c.MaxRequestBytes = -1
+				c.DefaultRoomVersion = "1"
+				c.LogLevel = "loud"
+				c.LogFormat = "xml"
+				c.PublicBaseURL = "gopher://x"
+			},
+			want: []string{"server_name", "listen", "public_base_url", "registration", "max_request_bytes",
+				"default_room_version", "log_level", "log_format"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Defaults()
+			tt.mutate(&c)
+			err := c.Validate()
+			var got []string
+			for _, p := range config.Problems(err) {
+				got = append(got, p.Key)
+				if !strings.Contains(err.Error(), p.Key+": ") {
+					t.Errorf("error text %q does not name %s", err, p.Key)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Clone(tt.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("problems with %v, want %v (err: %v)", got, want, err)
+			}
+			if (err == nil) != (len(want) == 0) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestPrint(t *testing.T) {
+	tests := []struct {
+		name       string
+		secret     string
+		wantSecret string
+	}{
+		{name: "secret set", secret: "hunter2-very-secret", wantSecret: "<redacted>"},
+		{name: "secret unset", secret: "", wantSecret: "<unset>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Defaults()
+			c.RegistrationSharedSecret = tt.secret
+			c.ShutdownTimeout = 42 * time.Second
+			var buf bytes.Buffer
+			if err := c.Print(&buf); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			if tt.secret != "" && strings.Contains(out, tt.secret) {
+				t.Fatalf("printed config holds the secret:\n%s", out)
+			}
+			var m map[string]any
+			if err := yaml.Unmarshal(buf.Bytes(), &m); err != nil {
+				t.Fatalf("output is not YAML: %v\n%s", err, out)
+			}
+			if m["registration_shared_secret"] != tt.wantSecret {
+				t.Errorf("secret printed as %v, want %s", m["registration_shared_secret"], tt.wantSecret)
+			}
+			for _, k := range config.Keys() {
+				if _, ok := m[k]; !ok {
+					t.Errorf("key %s missing from output", k)
+				}
+			}
+			if m["shutdown_timeout"] != "42s" {
+				t.Errorf("shutdown_timeout printed as %v, want 42s", m["shutdown_timeout"])
+			}
+		})
+	}
+}
+
+// The printed configuration (secrets aside) loads back to the same values,
+// so an operator can start a file from `ward serve --print-config`.
+func TestPrintRoundTrips(t *testing.T) {
+	c := config.Defaults()
+	c.ServerName = "clinic.example"
+	c.PublicBaseURL = "https://matrix.clinic.example"
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Load(writeFile(t, buf.String()), nil)
+	if err != nil {
+		t.Fatalf("load printed config: %v\n%s", err, buf.String())
+	}
+	back.RegistrationSharedSecret = c.RegistrationSharedSecret
+	if !reflect.DeepEqual(back, c) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", back, c)
+	}
+}
