@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"ward/accounts"
 	"ward/clientapi"
 	"ward/internal/config"
 	"ward/internal/db"
+	"ward/internal/metrics"
 	"ward/internal/stream"
 	"ward/rooms"
 	"ward/syncapi"
@@ -35,6 +37,16 @@ type Server struct {
 	http     *http.Server
 	listener net.Listener
 	done     chan error
+
+	metricsOnce     sync.Once
+	metrics         *metrics.Metrics
+	metricsHTTP     *http.Server
+	metricsListener net.Listener
+	metricsDone     chan error
+
+	stoppingOnce sync.Once // makes stopping
+	stopOnce     sync.Once // closes stopping
+	stopping     chan struct{}
 }
 
 // New opens the database, migrates it and builds the services. It does not
@@ -55,39 +67,104 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	n := stream.NewNotifier()
 	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n}
 	s.Accounts = accounts.New(d, cfg, n)
-	s.Rooms = &rooms.Service{}
+	s.Rooms, err = rooms.New(ctx, d, n, rooms.Options{
+		ServerName: cfg.ServerName, DefaultRoomVersion: cfg.DefaultRoomVersion, Profiles: s.Accounts, Log: log,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	s.Sync = &syncapi.Service{}
 	return s, nil
 }
 
-// Handler is the client API handler, with observe told of every request.
+// Handler is the client API handler. Every request is counted in the
+// server's metrics and, when observe is not nil, also told to observe.
 func (s *Server) Handler(observe func(route, method string, status int, seconds float64)) http.Handler {
+	m := s.Metrics()
+	record := m.Observe
+	if observe != nil {
+		record = func(route, method string, status int, seconds float64) {
+			m.Observe(route, method, status, seconds)
+			observe(route, method, status, seconds)
+		}
+	}
 	api := &clientapi.API{
 		Config: s.Config, Log: s.Log,
 		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync,
-		Observe: observe,
+		Observe: record,
 	}
 	return api.Handler()
 }
 
+// Metrics is the server's own set of Prometheus metrics: requests through
+// Handler, waiting syncs and the database pools.
+func (s *Server) Metrics() *metrics.Metrics {
+	s.metricsOnce.Do(func() {
+		s.metrics = metrics.New(metrics.Sources{
+			SyncWaiting: s.Notifier.Waiting,
+			DBStats:     s.DB.Stats,
+		})
+	})
+	return s.metrics
+}
+
+// Stopping is closed when Shutdown begins, so that long-polling requests
+// (/sync) answer at once with what they have instead of holding the
+// shutdown up until their timeout.
+func (s *Server) Stopping() <-chan struct{} {
+	s.stoppingOnce.Do(func() { s.stopping = make(chan struct{}) })
+	return s.stopping
+}
+
 // Start listens on the configured address (port 0 picks a free one) and
-// serves in the background.
+// serves in the background; when metrics_listen is set it also serves the
+// metrics there, apart from the client API.
 func (s *Server) Start(handler http.Handler) error {
 	ln, err := net.Listen("tcp", s.Config.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.Config.Listen, err)
 	}
+	var mln net.Listener
+	if s.Config.MetricsListen != "" {
+		mln, err = net.Listen("tcp", s.Config.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen for metrics on %s: %w", s.Config.MetricsListen, err)
+		}
+	}
 	s.listener = ln
 	s.http = &http.Server{Handler: handler, ReadHeaderTimeout: 30 * time.Second}
-	s.done = make(chan error, 1)
+	s.done = serve(s.http, ln)
+	if mln != nil {
+		s.metricsListener = mln
+		s.metricsHTTP = &http.Server{Handler: s.Metrics().Handler(), ReadHeaderTimeout: 30 * time.Second}
+		s.metricsDone = serve(s.metricsHTTP, mln)
+	}
+	return nil
+}
+
+// serve runs srv on ln in the background; the channel receives the outcome
+// (nil after Shutdown or Close).
+func serve(srv *http.Server, ln net.Listener) chan error {
+	done := make(chan error, 1)
 	go func() {
-		err := s.http.Serve(ln)
+		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
-		s.done <- err
+		done <- err
 	}()
-	return nil
+	return done
+}
+
+// MetricsURL is the base URL of the metrics listener, or "" when metrics
+// are not served.
+func (s *Server) MetricsURL() string {
+	if s.metricsListener == nil {
+		return ""
+	}
+	return "http://" + s.metricsListener.Addr().String()
 }
 
 // Addr is the address the server listens on.
@@ -97,12 +174,26 @@ func (s *Server) Addr() string { return s.listener.Addr().String() }
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
 // Shutdown stops accepting requests, lets in-flight ones finish (long-polls
-// are woken and answered) and closes the database.
+// see Stopping closed and answer) and closes the database. Requests still
+// running when ctx ends are cut off, and Shutdown reports it.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.Stopping()
+	s.stopOnce.Do(func() { close(s.stopping) })
 	var err error
 	if s.http != nil {
-		err = s.http.Shutdown(ctx)
+		if e := s.http.Shutdown(ctx); e != nil {
+			// Out of time: cut the remaining connections off.
+			err = fmt.Errorf("requests still running at shutdown timeout: %w", e)
+			s.http.Close()
+		}
 		if e := <-s.done; e != nil {
+			err = errors.Join(err, e)
+		}
+	}
+	if s.metricsHTTP != nil {
+		// Scrapes are short and hold nothing a client was promised.
+		s.metricsHTTP.Close()
+		if e := <-s.metricsDone; e != nil {
 			err = errors.Join(err, e)
 		}
 	}
