@@ -6,8 +6,8 @@ package accounts
 
 import (
 	"context"
+	"time"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/config"
@@ -27,11 +27,28 @@ type Service struct {
 	db       *db.DB
 	cfg      config.Config
 	notifier *stream.Notifier
+	limiter  *rateLimiter
+	now      func() time.Time
+
+	// OnProfileChange, when set, is called after a user's display name or
+	// avatar changed (the rooms package updates member events from it).
+	OnProfileChange func(ctx context.Context, user id.UserID)
+	// OnDevicesDeleted, when set, is called after devices were deleted
+	// (logout, device deletion, password change): e2ee drops their keys and
+	// tells the user's contacts that the device list changed.
+	OnDevicesDeleted func(ctx context.Context, user id.UserID, devices []id.DeviceID)
+	// OnDeactivate, when set, is called after an account was deactivated
+	// (rooms makes the user leave their rooms).
+	OnDeactivate func(ctx context.Context, user id.UserID)
 }
 
 // New returns the accounts service.
 func New(d *db.DB, cfg config.Config, n *stream.Notifier) *Service {
-	return &Service{db: d, cfg: cfg, notifier: n}
+	return &Service{
+		db: d, cfg: cfg, notifier: n,
+		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
+		now:     time.Now,
+	}
 }
 
 // Ping checks that the database answers.
@@ -39,19 +56,13 @@ func (s *Service) Ping(ctx context.Context) error {
 	return s.db.Read.PingContext(ctx)
 }
 
-// Authenticate resolves an access token to its session and records where
-// the device was last seen.
-func (s *Service) Authenticate(ctx context.Context, token, remoteAddr, userAgent string) (Session, error) {
-	return Session{}, mautrix.MUnknownToken.WithMessage("Unknown access token")
-}
+// ServerName is the domain of this server's user IDs.
+func (s *Service) ServerName() string { return s.cfg.ServerName }
 
-// Profile returns a user's display name and avatar URL ("" when unset).
-func (s *Service) Profile(ctx context.Context, user id.UserID) (displayName, avatarURL string, err error) {
-	return "", "", nil
-}
+func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
 
-// CreateUser makes a local account (used by `ward admin user create` and
-// shared-secret registration).
-func (s *Service) CreateUser(ctx context.Context, localpart, password string, admin bool) (id.UserID, error) {
-	return "", mautrix.MUnrecognized.WithMessage("not implemented")
+func (s *Service) wake(user id.UserID) {
+	if s.notifier != nil {
+		s.notifier.Wake(string(user))
+	}
 }
