@@ -1,40 +1,78 @@
 // Command ward is the Ward homeserver: `ward serve`, `ward migrate`,
-// `ward admin user create`.
+// `ward admin user create`, `ward version`.
+//
+// main only adapts the process (arguments, environment, signals, exit code)
+// to run, so that tests call run exactly as an operator's shell does.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"ward/internal/config"
-	"ward/internal/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "ward:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg := config.Defaults()
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	s, err := server.New(ctx, cfg, log)
-	if err != nil {
-		return err
+// errUsage means the command line was wrong; the usage has been printed.
+var errUsage = errors.New("usage")
+
+// version is set at build time: -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `Ward, a Matrix homeserver for clinics.
+
+Usage:
+  ward serve   [--config FILE] [--print-config]
+  ward migrate [--config FILE]
+  ward admin user create --user LOCALPART [--password P] [--admin] [--config FILE]
+  ward version
+  ward help
+
+Without --config, the file named by WARD_CONFIG is read, if set. Every key
+can also be set by an environment variable: key foo_bar from WARD_FOO_BAR.
+admin user create reads the password from the first line of standard input
+when --password is not given.
+`
+
+// run is the whole program. It reads the environment only through getenv
+// and standard input only through stdin.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
 	}
-	if err := s.Start(s.Handler(nil)); err != nil {
-		return err
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "admin":
+		return admin(ctx, rest, getenv, stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "ward", version)
+		return nil
+	case "help", "--help", "-help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "ward: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
 	}
-	log.Info("listening", "addr", s.Addr())
-	<-ctx.Done()
-	return s.Shutdown(context.Background())
 }

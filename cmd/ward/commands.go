@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"ward/internal/config"
+	"ward/internal/db"
+	"ward/internal/server"
+)
+
+// newFlags returns a flag set for one command that reports its mistakes to
+// stderr and leaves the exit to run's caller.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("ward "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// parse parses args; asking for help is not an error.
+func parse(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return false, errUsage
+	}
+	return false, nil
+}
+
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "YAML configuration `file` (default: $WARD_CONFIG, else built-in defaults)")
+}
+
+// loadConfig loads the configuration from path (or $WARD_CONFIG) and the
+// environment. The configuration is returned even when invalid, so that
+// --print-config can show it beside the problems.
+func loadConfig(path string, getenv func(string) string) (config.Config, error) {
+	if path == "" {
+		path = getenv("WARD_CONFIG")
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, invalid(cfg.Validate())
+}
+
+// invalid words Validate's result for an operator: every problem on a line
+// of its own.
+func invalid(err error) error {
+	ps := config.Problems(err)
+	if len(ps) == 0 {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problem", len(ps))
+	if len(ps) > 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, p := range ps {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Key, p.Reason)
+	}
+	return errors.New(b.String())
+}
+
+// newLogger logs to w at the configured level and format. Handlers and
+// domain packages log structured fields; none of them may be a token, a
+// password or message content.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs the homeserver until ctx ends (SIGINT or SIGTERM), then shuts
+// down gracefully within shutdown_timeout.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := configFlag(fs)
+	printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets redacted) and exit")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if *printConfig {
+		if perr := cfg.Print(stdout); perr != nil {
+			return perr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	s, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(s.Handler(nil)); err != nil {
+		return errors.Join(err, s.Shutdown(context.Background()))
+	}
+	attrs := []any{"addr", s.Addr(), "server_name", cfg.ServerName, "base_url", cfg.BaseURL(),
+		"database", dialectOf(cfg.Database), "registration", cfg.Registration, "version", version}
+	if u := s.MetricsURL(); u != "" {
+		attrs = append(attrs, "metrics", u+"/metrics")
+	}
+	log.Info("listening", attrs...)
+
+	<-ctx.Done()
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// dialectOf names the database kind for the log, never the DSN (it may
+// hold a password).
+func dialectOf(dsn string) string {
+	if db.IsPostgres(dsn) {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// migrate applies the embedded migrations not yet applied and says which.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", stderr)
+	path := configFlag(fs)
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	applied, err := d.Migrate(ctx)
+	for _, name := range applied {
+		fmt.Fprintln(stdout, "applied", name)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(stdout, "the %s database is up to date\n", d.Dialect)
+	}
+	return nil
+}
+
+// admin runs the operator's commands that act on the database directly.
+func admin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) >= 2 && args[0] == "user" && args[1] == "create" {
+		return adminUserCreate(ctx, args[2:], getenv, stdin, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "ward admin: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+	return errUsage
+}
+
+func adminUserCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("admin user create", stderr)
+	path := configFlag(fs)
+	localpart := fs.String("user", "", "`localpart` of the new user (the user ID is @localpart:server_name)")
+	password := fs.String("password", "", "the new user's password (default: the first line of standard input; prefer it, a flag shows in the process list)")
+	isAdmin := fs.Bool("admin", false, "make the user a server admin")
+	if help, err := parse(fs, args); help || err != nil {
+		return err
+	}
+	if *localpart == "" {
+		fmt.Fprintln(stderr, "ward admin user create: --user is required")
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadConfig(*path, getenv)
+	if err != nil {
+		return err
+	}
+	pw := *password
+	if pw == "" {
+		if isTerminal(stdin) {
+			fmt.Fprint(stderr, "Password (shown as you type): ")
+		}
+		pw, err = readLine(stdin)
+		if err != nil {
+			return fmt.Errorf("read password from standard input: %w", err)
+		}
+		if pw == "" {
+			return errors.New("no password: give --password or write it on standard input")
+		}
+	}
+	s, err := server.New(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer s.Shutdown(context.Background()) //nolint:errcheck // nothing was started; this closes the database
+	userID, err := s.Accounts.CreateUser(ctx, *localpart, pw, *isAdmin)
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", *localpart, err)
+	}
+	role := "user"
+	if *isAdmin {
+		role = "admin"
+	}
+	fmt.Fprintf(stdout, "created %s %s\n", role, userID)
+	return nil
+}
+
+// readLine reads one line, without its line ending.
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", nil
+		}
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
