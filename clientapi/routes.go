@@ -37,5 +37,6 @@ func (a *API) Handler() http.Handler {
 	v1 := client.PathPrefix("/v1").Subrouter()
 	a.v1Routes(v1)
 	a.discoveryRoutes(r)
+	a.synapseAdminRoutes(r)
 	return a.outer(r)
 }
