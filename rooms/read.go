@@ -206,7 +206,8 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, roomID id.RoomID
 		if err != nil {
 			return nil, fmt.Errorf("messages: %w", err)
 		}
-		for _, e := range evs {
+		rest := 0 // events of this batch left unread once the page is full
+		for i, e := range evs {
 			if to != nil && ((backwards && e.Pos <= *to) || (!backwards && e.Pos > *to)) {
 				return page, nil
 			}
@@ -219,11 +220,12 @@ func (s *Service) Messages(ctx context.Context, user id.UserID, roomID id.RoomID
 			if v.canSee(e) && filter.Match(e) {
 				page.Events = append(page.Events, e)
 				if len(page.Events) == limit {
+					rest = len(evs) - i - 1
 					break
 				}
 			}
 		}
-		if len(evs) < batch {
+		if len(evs) < batch && rest == 0 {
 			return page, nil
 		}
 	}
@@ -366,4 +368,117 @@ func (s *Service) Timeline(ctx context.Context, user id.UserID, roomID id.RoomID
 		out[i], out[j] = out[j], out[i]
 	}
 	return out, limited, nil
+}
+
+// MatchType applies only the type patterns of the filter (for account data
+// and ephemeral events, which have no sender in the room's sense).
+func (f *EventFilter) MatchType(t string) bool {
+	if f == nil {
+		return true
+	}
+	if len(f.NotTypes) > 0 && matchType(f.NotTypes, t) {
+		return false
+	}
+	return len(f.Types) == 0 || matchType(f.Types, t)
+}
+
+// MemberSummary is a room's member counts and heroes (spec: /sync RoomSummary).
+type MemberSummary struct {
+	Joined, Invited int
+	Heroes          []id.UserID
+}
+
+// Summary counts a room's joined and invited members and names up to five
+// others, for clients to name unnamed rooms.
+func (s *Service) Summary(ctx context.Context, roomID id.RoomID, viewer id.UserID) (MemberSummary, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT state_key, membership FROM current_state WHERE room_id = $1
+		AND type = 'm.room.member' ORDER BY stream_pos`, string(roomID))
+	if err != nil {
+		return MemberSummary{}, err
+	}
+	defer rows.Close()
+	var sum MemberSummary
+	var left []id.UserID
+	for rows.Next() {
+		var u, m string
+		if err := rows.Scan(&u, &m); err != nil {
+			return sum, err
+		}
+		switch m {
+		case "join":
+			sum.Joined++
+		case "invite":
+			sum.Invited++
+		}
+		if id.UserID(u) == viewer {
+			continue
+		}
+		if (m == "join" || m == "invite") && len(sum.Heroes) < 5 {
+			sum.Heroes = append(sum.Heroes, id.UserID(u))
+		} else if m == "leave" || m == "ban" {
+			left = append(left, id.UserID(u))
+		}
+	}
+	if len(sum.Heroes) == 0 {
+		sum.Heroes = left[:min(len(left), 5)]
+	}
+	return sum, rows.Err()
+}
+
+// InviteState is the stripped state shown with an invite: the room's
+// name, avatar, join rules, canonical alias, encryption, create event and
+// the invite itself (spec: "Stripped state").
+func (s *Service) InviteState(ctx context.Context, roomID id.RoomID, user id.UserID) ([]StrippedState, error) {
+	state, err := stateAt(ctx, s.db.Read, roomID, 0)
+	if err != nil {
+		return nil, err
+	}
+	wanted := map[string]bool{"m.room.create": true, "m.room.name": true, "m.room.avatar": true, "m.room.topic": true,
+		"m.room.join_rules": true, "m.room.canonical_alias": true, "m.room.encryption": true}
+	var out []StrippedState
+	var inviter id.UserID
+	for _, e := range state {
+		if e.Type == "m.room.member" && *e.StateKey == string(user) {
+			inviter = e.Sender
+			out = append(out, e.Stripped())
+		} else if wanted[e.Type] && *e.StateKey == "" {
+			out = append(out, e.Stripped())
+		}
+	}
+	for _, e := range state {
+		if e.Type == "m.room.member" && id.UserID(*e.StateKey) == inviter && inviter != user {
+			out = append(out, e.Stripped())
+		}
+	}
+	return out, nil
+}
+
+// RoomsWithEvents lists the rooms that have events with since < pos <= upto.
+func (s *Service) RoomsWithEvents(ctx context.Context, since, upto stream.Position) (map[id.RoomID]bool, error) {
+	return distinctRooms(ctx, s.db.Read, `SELECT DISTINCT room_id FROM events WHERE stream_pos > $1 AND stream_pos <= $2`, since, upto)
+}
+
+// RoomsWithReceipts lists the rooms that have receipts with since < pos <= upto.
+func (s *Service) RoomsWithReceipts(ctx context.Context, since, upto stream.Position) (map[id.RoomID]bool, error) {
+	return distinctRooms(ctx, s.db.Read, `SELECT DISTINCT room_id FROM receipts WHERE stream_pos > $1 AND stream_pos <= $2`, since, upto)
+}
+
+func distinctRooms(ctx context.Context, q db.Querier, query string, since, upto stream.Position) (map[id.RoomID]bool, error) {
+	out := map[id.RoomID]bool{}
+	if since >= upto {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, query, int64(since), int64(upto))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out[id.RoomID(r)] = true
+	}
+	return out, rows.Err()
 }
