@@ -1,12 +1,58 @@
 package clientapi
 
-import "github.com/gorilla/mux"
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+)
 
 // roomRoutes registers room creation, membership, state, sending, reading
 // history, aliases and the directory.
 func (a *API) roomRoutes(r *mux.Router) {
+	// Creation and membership.
+	r.HandleFunc("/createRoom", a.auth(a.handleCreateRoom)).Methods(http.MethodPost)
+	r.HandleFunc("/join/{roomIdOrAlias}", a.auth(a.handleJoin)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/join", a.auth(a.handleJoin)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/invite", a.auth(a.handleInvite)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/leave", a.auth(a.handleLeave)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/forget", a.auth(a.handleForget)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/kick", a.auth(a.handleKick)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/ban", a.auth(a.handleBan)).Methods(http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/unban", a.auth(a.handleUnban)).Methods(http.MethodPost)
+	r.HandleFunc("/joined_rooms", a.auth(a.handleJoinedRooms)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/members", a.auth(a.handleMembers)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/joined_members", a.auth(a.handleJoinedMembers)).Methods(http.MethodGet)
+
+	// State, sending and redaction. A state key may be empty or hold "/".
+	r.HandleFunc("/rooms/{roomId}/state", a.auth(a.handleState)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/state/{eventType}", a.auth(a.handleStateEvent)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/state/{eventType}/{stateKey:.*}", a.auth(a.handleStateEvent)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/state/{eventType}", a.auth(a.handleSetState)).Methods(http.MethodPut)
+	r.HandleFunc("/rooms/{roomId}/state/{eventType}/{stateKey:.*}", a.auth(a.handleSetState)).Methods(http.MethodPut)
+	r.HandleFunc("/rooms/{roomId}/send/{eventType}/{txnId}", a.auth(a.handleSend)).Methods(http.MethodPut)
+	r.HandleFunc("/rooms/{roomId}/redact/{eventId}/{txnId}", a.auth(a.handleRedact)).Methods(http.MethodPut)
+
+	// Reading history.
+	r.HandleFunc("/rooms/{roomId}/event/{eventId}", a.auth(a.handleEvent)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/messages", a.auth(a.handleMessages)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/context/{eventId}", a.auth(a.handleContext)).Methods(http.MethodGet)
+
+	// Aliases and the public room directory.
+	r.HandleFunc("/directory/room/{roomAlias}", a.auth(a.handleGetAlias)).Methods(http.MethodGet)
+	r.HandleFunc("/directory/room/{roomAlias}", a.auth(a.handleSetAlias)).Methods(http.MethodPut)
+	r.HandleFunc("/directory/room/{roomAlias}", a.auth(a.handleDeleteAlias)).Methods(http.MethodDelete)
+	r.HandleFunc("/rooms/{roomId}/aliases", a.auth(a.handleAliases)).Methods(http.MethodGet)
+	r.HandleFunc("/directory/list/room/{roomId}", a.handleGetVisibility).Methods(http.MethodGet)
+	r.HandleFunc("/directory/list/room/{roomId}", a.auth(a.handleSetVisibility)).Methods(http.MethodPut)
+	r.HandleFunc("/publicRooms", a.auth(a.handlePublicRooms)).Methods(http.MethodGet, http.MethodPost)
+	r.HandleFunc("/rooms/{roomId}/timestamp_to_event", a.auth(a.notImplemented)).Methods(http.MethodGet)
 }
 
 // v1Routes registers the endpoints that live under /_matrix/client/v1.
 func (a *API) v1Routes(r *mux.Router) {
+	r.HandleFunc("/rooms/{roomId}/relations/{eventId}", a.auth(a.handleRelations)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/relations/{eventId}/{relType}", a.auth(a.handleRelations)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", a.auth(a.handleRelations)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/threads", a.auth(a.notImplemented)).Methods(http.MethodGet)
+	r.HandleFunc("/rooms/{roomId}/timestamp_to_event", a.auth(a.notImplemented)).Methods(http.MethodGet)
 }
