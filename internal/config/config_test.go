@@ -297,3 +297,18 @@ func TestPrintRoundTrips(t *testing.T) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", back, c)
 	}
 }
+
+// The README's configuration table lists every key with its variable, so
+// a new key cannot go undocumented.
+func TestREADMEDocumentsEveryKey(t *testing.T) {
+	body, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skipf("no README beside the module: %v", err)
+	}
+	for _, k := range config.Keys() {
+		row := "| `" + k + "` |"
+		if !strings.Contains(string(body), row) || !strings.Contains(string(body), "`"+config.EnvName(k)+"`") {
+			t.Errorf("README.md has no configuration row for %s (%s)", k, config.EnvName(k))
+		}
+	}
+}
