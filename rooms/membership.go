@@ -10,6 +10,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"ward/internal/stream"
 )
 
 // Membership is a user's current membership of a room.
@@ -244,4 +246,15 @@ func (s *Service) MembershipChanges(ctx context.Context, user id.UserID, since, 
 		}
 	}
 	return out, rows.Err()
+}
+
+// MembershipAt is the user's membership in the room just after pos.
+func (s *Service) MembershipAt(ctx context.Context, user id.UserID, roomID id.RoomID, pos stream.Position) (string, error) {
+	var m string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT membership FROM membership_log WHERE room_id = $1 AND user_id = $2
+		AND stream_pos <= $3 ORDER BY stream_pos DESC LIMIT 1`, string(roomID), string(user), int64(pos)).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "leave", nil
+	}
+	return m, err
 }

@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
-	s.Sync = &syncapi.Service{}
+	s.Sync = syncapi.New(d, s.Rooms, s.Accounts, n, s.Stopping(), log)
 	return s, nil
 }
 

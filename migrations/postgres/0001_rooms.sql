@@ -98,6 +98,7 @@ CREATE TABLE receipts (
     PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
 );
 CREATE INDEX receipts_pos ON receipts (room_id, stream_pos);
+CREATE INDEX receipts_stream ON receipts (stream_pos);
 
 CREATE TABLE forgotten_rooms (
     user_id TEXT NOT NULL,
