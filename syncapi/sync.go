@@ -455,4 +455,3 @@ func hasMemberEvent(evs []*rooms.Event) bool {
 	}
 	return false
 }
-

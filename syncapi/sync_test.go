@@ -389,4 +389,3 @@ func TestRestartKeepsEverything(t *testing.T) {
 		}
 	})
 }
-
