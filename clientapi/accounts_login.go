@@ -34,14 +34,6 @@ func (a *API) handleLoginFlows(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// decodeLogin reads a login body; separate so that the fuzz target
-// exercises exactly what the handler does.
-func decodeLogin(body []byte) (accounts.LoginRequest, error) {
-	var req accounts.LoginRequest
-	err := decodeJSON(body, &req)
-	return req, err
-}
-
 // handleLogin answers POST /login.
 // Spec: client-server-api "Login", POST /_matrix/client/v3/login.
 func (a *API) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -96,13 +88,6 @@ func (a *API) handleRefresh(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": c.AccessToken, "refresh_token": c.RefreshToken, "expires_in_ms": c.ExpiresIn.Milliseconds(),
 	})
-}
-
-// decodeRegister reads a registration body (see decodeLogin).
-func decodeRegister(body []byte) (accounts.RegisterRequest, error) {
-	var req accounts.RegisterRequest
-	err := decodeJSON(body, &req)
-	return req, err
 }
 
 // handleRegister answers POST /register.
