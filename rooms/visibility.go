@@ -98,7 +98,9 @@ func (v *viewer) canSee(e *Event) bool {
 	switch {
 	case membership == "join":
 		return true
-	case hv == "invited" || hv == "shared":
+	case hv == "invited":
+		// Under "shared" an invitee reads nothing until they join (rule 3
+		// then opens the earlier history); only "invited" opens it at the invite.
 		if membership == "invite" {
 			return true
 		}
