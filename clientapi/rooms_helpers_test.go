@@ -21,14 +21,14 @@ import (
 
 // member is a registered, logged-in test user.
 type member struct {
-	t   *testing.T
+	t   testing.TB
 	ts  *servertest.TS
 	cli *mautrix.Client
 	ID  id.UserID
 }
 
 // register creates and logs in a user through the real registration API.
-func register(t *testing.T, ts *servertest.TS, name string) *member {
+func register(t testing.TB, ts *servertest.TS, name string) *member {
 	t.Helper()
 	cli, err := mautrix.NewClient(ts.URL, "", "")
 	if err != nil {
