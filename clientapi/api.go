@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/accounts"
+	"ward/e2ee"
 	"ward/internal/config"
 	"ward/rooms"
 	"ward/syncapi"
@@ -26,6 +27,7 @@ type API struct {
 	Accounts *accounts.Service
 	Rooms    *rooms.Service
 	Sync     *syncapi.Service
+	E2EE     *e2ee.Service
 	// Observe, when set, is told of every finished request (for metrics).
 	Observe func(route, method string, status int, seconds float64)
 }
@@ -35,6 +37,7 @@ type ctxKey int
 const (
 	sessionKey ctxKey = iota
 	requestIDKey
+	routeKey
 )
 
 // session returns the authenticated caller; only valid behind a.auth.

@@ -51,6 +51,9 @@ func (a *API) outer(next http.Handler) http.Handler {
 		start := time.Now()
 		rid := newRequestID()
 		ctx := context.WithValue(r.Context(), requestIDKey, rid)
+		// The router fills in the matched route template (see recordRoute);
+		// the outer middleware runs before matching and cannot see it.
+		ctx = context.WithValue(ctx, routeKey, new(string))
 		r = r.WithContext(ctx)
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
@@ -89,10 +92,8 @@ func (a *API) finish(r *http.Request, status int, start time.Time) {
 		status = http.StatusOK
 	}
 	route := "unmatched"
-	if cr := mux.CurrentRoute(r); cr != nil {
-		if t, err := cr.GetPathTemplate(); err == nil {
-			route = t
-		}
+	if h, ok := r.Context().Value(routeKey).(*string); ok && *h != "" {
+		route = *h
 	}
 	elapsed := time.Since(start)
 	a.Log.DebugContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
@@ -100,4 +101,19 @@ func (a *API) finish(r *http.Request, status int, start time.Time) {
 	if a.Observe != nil {
 		a.Observe(route, r.Method, status, elapsed.Seconds())
 	}
+}
+
+// recordRoute is a router middleware (it runs after matching): it stores
+// the matched route template where outer's log line and metrics read it.
+func recordRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := r.Context().Value(routeKey).(*string); ok && *h == "" {
+			if cr := mux.CurrentRoute(r); cr != nil {
+				if t, err := cr.GetPathTemplate(); err == nil {
+					*h = t
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

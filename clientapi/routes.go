@@ -10,6 +10,7 @@ import (
 // Handler returns the whole HTTP surface of the client-server API.
 func (a *API) Handler() http.Handler {
 	r := mux.NewRouter()
+	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		mautrix.MUnrecognized.WithMessage("Unrecognized request").Write(w)
 	})
@@ -33,6 +34,7 @@ func (a *API) Handler() http.Handler {
 		a.accountRoutes(v3)
 		a.roomRoutes(v3)
 		a.syncRoutes(v3)
+		a.e2eeRoutes(v3)
 	}
 	v1 := client.PathPrefix("/v1").Subrouter()
 	a.v1Routes(v1)

@@ -258,3 +258,26 @@ func (s *Service) MembershipAt(ctx context.Context, user id.UserID, roomID id.Ro
 	}
 	return m, err
 }
+
+// UpdateProfile sends a new join event carrying the user's current display
+// name and avatar into every room they are joined to, as clients expect
+// after a profile change (spec: PUT /profile/{userId}/displayname: "the
+// server SHOULD update the user's membership events").
+func (s *Service) UpdateProfile(ctx context.Context, user id.UserID) {
+	joined, err := s.JoinedRooms(ctx, user)
+	if err != nil {
+		s.log.ErrorContext(ctx, "profile update: list rooms", "user", user, "error", err)
+		return
+	}
+	for _, roomID := range joined {
+		content, err := s.memberContent(ctx, user, "join", "")
+		if err != nil {
+			s.log.ErrorContext(ctx, "profile update: read profile", "user", user, "error", err)
+			return
+		}
+		if _, err := s.appendWithTxn(ctx, user, "", roomID, proto{Type: event.StateMember.Type,
+			StateKey: strptr(string(user)), Sender: user, Content: mustJSON(content)}, nil); err != nil {
+			s.log.WarnContext(ctx, "profile update: member event", "user", user, "room", roomID, "error", err)
+		}
+	}
+}

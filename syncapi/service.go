@@ -30,6 +30,9 @@ type Service struct {
 	notifier *stream.Notifier
 	stopping <-chan struct{}
 	log      *slog.Logger
+
+	// E2EE, when set, fills the end-to-end encryption parts of /sync.
+	E2EE E2EESource
 }
 
 // New returns the sync service. stopping, when closed, ends every

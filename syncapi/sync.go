@@ -8,6 +8,7 @@ import (
 
 	"maunium.net/go/mautrix/id"
 
+	"ward/e2ee"
 	"ward/internal/stream"
 	"ward/rooms"
 )
@@ -308,7 +309,37 @@ func (s *Service) build(ctx context.Context, req Request) (*Response, error) {
 			resp.Rooms.Leave[m.RoomID] = lr
 		}
 	}
+	if err := s.addE2EE(ctx, req, resp, since.Pos, upto); err != nil {
+		return nil, err
+	}
 	return resp, nil
+}
+
+// E2EESource is what /sync needs from e2ee.
+type E2EESource interface {
+	SyncData(ctx context.Context, user id.UserID, device id.DeviceID, since, upto stream.Position) (*e2ee.SyncData, error)
+}
+
+// addE2EE fills to_device, device_lists and the key counts. To-device
+// messages beyond e2ee.MaxToDevicePerSync stay queued and come in the next
+// responses; next_batch needs no cap for them (see e2ee.Service.SyncData).
+func (s *Service) addE2EE(ctx context.Context, req Request, resp *Response, since, upto stream.Position) error {
+	if s.E2EE == nil {
+		return nil
+	}
+	d, err := s.E2EE.SyncData(ctx, req.User, req.Device, since, upto)
+	if err != nil {
+		return err
+	}
+	for _, ev := range d.ToDevice {
+		resp.ToDevice.Events = append(resp.ToDevice.Events, ev)
+	}
+	resp.DeviceLists.Changed = d.DeviceListsChanged
+	resp.DeviceLists.Left = d.DeviceListsLeft
+	resp.DeviceOneTimeKeysCount = d.OneTimeKeyCounts
+	resp.DeviceUnusedFallbackKeyTypes = d.UnusedFallbackKeyTypes
+	resp.OrgMatrixMSC2732FallbackTypes = d.UnusedFallbackKeyTypes
+	return nil
 }
 
 // wasJoinedAt reports whether the user was joined to the room at pos.

@@ -16,6 +16,7 @@ import (
 
 	"ward/accounts"
 	"ward/clientapi"
+	"ward/e2ee"
 	"ward/internal/config"
 	"ward/internal/db"
 	"ward/internal/metrics"
@@ -33,6 +34,7 @@ type Server struct {
 	Accounts *accounts.Service
 	Rooms    *rooms.Service
 	Sync     *syncapi.Service
+	E2EE     *e2ee.Service
 
 	http     *http.Server
 	listener net.Listener
@@ -74,7 +76,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		d.Close()
 		return nil, err
 	}
+	s.Accounts.OnProfileChange = s.Rooms.UpdateProfile
 	s.Sync = syncapi.New(d, s.Rooms, s.Accounts, n, s.Stopping(), log)
+	s.E2EE = e2ee.New(d, n, cfg.ServerName)
+	s.Accounts.OnDevicesDeleted = s.E2EE.DevicesDeleted
+	s.Sync.E2EE = s.E2EE
 	return s, nil
 }
 
@@ -91,7 +97,7 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 	}
 	api := &clientapi.API{
 		Config: s.Config, Log: s.Log,
-		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync,
+		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE,
 		Observe: record,
 	}
 	return api.Handler()
