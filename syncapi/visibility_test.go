@@ -192,4 +192,3 @@ func isErr(err error, code string) bool {
 	}
 	return he.RespError != nil && he.RespError.ErrCode == code
 }
-
