@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -43,6 +44,15 @@ func checkAnswer(t *testing.T, m *member, method, path string, body []byte) {
 	}
 }
 
+// fuzzBackend is PostgreSQL when WARD_TEST_POSTGRES is set (it refuses
+// text SQLite stores, such as NUL), else SQLite.
+func fuzzBackend(f *testing.F) dbtest.Backend {
+	if os.Getenv("WARD_TEST_POSTGRES") != "" {
+		return dbtest.Backend{Name: "postgres", DSN: dbtest.Postgres(f)}
+	}
+	return dbtest.Backend{Name: "sqlite", DSN: dbtest.SQLite(f)}
+}
+
 // FuzzCreateRoomBody feeds arbitrary bodies to POST /createRoom
 // (spec: client-server-api "Creation").
 func FuzzCreateRoomBody(f *testing.F) {
@@ -53,11 +63,13 @@ func FuzzCreateRoomBody(f *testing.F) {
 		`{"initial_state":[{"type":"m.room.power_levels","content":[]}]}`,
 		`{"power_level_content_override":{"users":"nope"}}`, `{"power_level_content_override":{"ban":"x"}}`,
 		`{"creation_content":{"type":"m.space","room_version":"9"}}`, `{"room_alias_name":"a b"}`,
-		`{"name":"` + strings.Repeat("n", 70000) + `"}`, "{\"name\":\"\xff\"}",
+		`{"name":"` + strings.Repeat("n", 70000) + `"}`, "{\"name\":\"\xff\"}", `{"room_alias_name":"a\u0000b"}`,
+		`{"invite":["@a\u0000:ward.test"]}`, `{"initial_state":[{"type":"x\u0000","state_key":"\u0000","content":{}}]}`,
+		`{"topic":"\u0000"}`,
 	} {
 		f.Add([]byte(seed))
 	}
-	ts := servertest.Start(f, dbtest.Backend{Name: "sqlite", DSN: dbtest.SQLite(f)}, nil)
+	ts := servertest.Start(f, fuzzBackend(f), nil)
 	alice := register(f, ts, "alice")
 	register(f, ts, "bob")
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -77,7 +89,7 @@ func FuzzSendBody(f *testing.F) {
 	} {
 		f.Add(seed.evType, []byte(seed.body))
 	}
-	ts := servertest.Start(f, dbtest.Backend{Name: "sqlite", DSN: dbtest.SQLite(f)}, nil)
+	ts := servertest.Start(f, fuzzBackend(f), nil)
 	alice := register(f, ts, "alice")
 	room := alice.createRoom(nil)
 	var n int

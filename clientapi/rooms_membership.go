@@ -2,6 +2,8 @@ package clientapi
 
 import (
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"github.com/tidwall/gjson"
@@ -14,12 +16,45 @@ import (
 
 // roomVar reads and checks the {roomId} path variable.
 func roomVar(r *http.Request) (id.RoomID, error) {
-	return pathRoomID(mux.Vars(r)["roomId"])
+	raw := mux.Vars(r)["roomId"]
+	if !storable(raw) {
+		return "", mautrix.MInvalidParam.WithMessage("Invalid room ID")
+	}
+	return pathRoomID(raw)
+}
+
+// storable reports whether a string from a path can be stored and encoded:
+// valid UTF-8 without NUL (PostgreSQL text and JSON encoding refuse others).
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// textVar reads a free-form path variable (event type, state key, txnId).
+func textVar(r *http.Request, name string) (string, error) {
+	v := mux.Vars(r)[name]
+	if !storable(v) || len(v) > 255 {
+		return "", mautrix.MInvalidParam.WithMessage("Invalid %s", name)
+	}
+	return v, nil
+}
+
+// checkedVars refuses requests whose path variables could not be stored
+// (spec: event types, state keys and IDs are at most 255 bytes of UTF-8).
+func (a *API) checkedVars(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for name := range mux.Vars(r) {
+			if _, err := textVar(r, name); err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // pathEventID reads an event ID from a path variable, checking its form.
 func pathEventID(raw string) (id.EventID, error) {
-	if len(raw) < 2 || raw[0] != '$' || len(raw) > 255 {
+	if len(raw) < 2 || raw[0] != '$' || len(raw) > 255 || !storable(raw) {
 		return "", mautrix.MInvalidParam.WithMessage("Invalid event ID %q", raw)
 	}
 	return id.EventID(raw), nil
@@ -29,6 +64,9 @@ func pathEventID(raw string) (id.EventID, error) {
 func bodyUserID(raw *string) (id.UserID, error) {
 	if raw == nil || *raw == "" {
 		return "", mautrix.MBadJSON.WithMessage("The user_id field is required")
+	}
+	if !storable(*raw) {
+		return "", mautrix.MInvalidParam.WithMessage("Invalid user ID")
 	}
 	return pathUserID(*raw)
 }

@@ -106,7 +106,7 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 		return "", mautrix.MForbidden.WithMessage("Third-party invites are not supported on this server")
 	}
 	for _, u := range req.Invite {
-		if _, _, err := u.ParseAndValidateRelaxed(); err != nil {
+		if _, _, err := u.ParseAndValidateRelaxed(); err != nil || strings.ContainsRune(string(u), 0) {
 			return "", mautrix.MInvalidParam.WithMessage("Invalid user ID %q in invite", u)
 		}
 		if u.Homeserver() != s.serverName {
@@ -115,7 +115,7 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 	}
 	var alias id.RoomAlias
 	if req.RoomAliasName != "" {
-		if strings.ContainsAny(req.RoomAliasName, ":# \t\n") {
+		if strings.ContainsAny(req.RoomAliasName, ":# \t\n\x00") {
 			return "", mautrix.MInvalidParam.WithMessage("room_alias_name must be a bare localpart")
 		}
 		alias = id.RoomAlias("#" + req.RoomAliasName + ":" + s.serverName)
@@ -123,6 +123,10 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 	for _, st := range req.InitialState {
 		if st.Type == "" {
 			return "", mautrix.MBadJSON.WithMessage("initial_state entries need a type")
+		}
+		// PostgreSQL text cannot hold NUL; nor should an event type or state key.
+		if strings.ContainsRune(st.Type+st.StateKey, 0) {
+			return "", mautrix.MInvalidParam.WithMessage("initial_state type and state_key may not contain NUL")
 		}
 		if st.Type == event.StateCreate.Type || st.Type == event.StateMember.Type {
 			return "", mautrix.MInvalidParam.WithMessage("initial_state may not contain %s", st.Type)
