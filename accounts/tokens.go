@@ -128,15 +128,13 @@ func (s *Service) Authenticate(ctx context.Context, token, remoteAddr, userAgent
 	}
 	h := hashToken(token)
 	var (
-		sess                     Session
-		prevRefresh              string
-		expires, lastSeen        int64
-		admin, deactivated       bool
-		userIDString, deviceIDSt string
+		user, device, prevRefresh string
+		expires, lastSeen         int64
+		admin, deactivated        bool
 	)
 	err := s.db.Read.QueryRowContext(ctx, `SELECT a.user_id, a.device_id, a.prev_refresh_hash, a.expires_ts, a.last_seen_ts, u.is_admin, u.deactivated
 		FROM access_tokens a JOIN users u ON u.user_id = a.user_id WHERE a.token_hash = $1`, h).
-		Scan(&userIDString, &deviceIDSt, &prevRefresh, &expires, &lastSeen, &admin, &deactivated)
+		Scan(&user, &device, &prevRefresh, &expires, &lastSeen, &admin, &deactivated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Session{}, errUnknownToken
 	}
@@ -150,7 +148,7 @@ func (s *Service) Authenticate(ctx context.Context, token, remoteAddr, userAgent
 	if expires > 0 && now >= expires {
 		return Session{}, mautrix.MUnknownToken.WithMessage("Access token has expired").WithExtraField("soft_logout", true)
 	}
-	sess = Session{UserID: id.UserID(userIDString), DeviceID: id.DeviceID(deviceIDSt), IsAdmin: admin}
+	sess := Session{UserID: id.UserID(user), DeviceID: id.DeviceID(device), IsAdmin: admin}
 	if prevRefresh != "" || now-lastSeen >= lastSeenEvery.Milliseconds() {
 		err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 			if prevRefresh != "" {
