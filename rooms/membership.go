@@ -281,3 +281,22 @@ func (s *Service) UpdateProfile(ctx context.Context, user id.UserID) {
 		}
 	}
 }
+
+// LeaveAll takes a deactivated user out of every room they are joined or
+// invited to (spec: POST /account/deactivate: the server "SHOULD" make the
+// user leave their rooms). History stays.
+func (s *Service) LeaveAll(ctx context.Context, user id.UserID) {
+	all, err := s.RoomsOf(ctx, user)
+	if err != nil {
+		s.log.ErrorContext(ctx, "deactivate: list rooms", "user", user, "error", err)
+		return
+	}
+	for _, m := range all {
+		if m.Membership != "join" && m.Membership != "invite" && m.Membership != "knock" {
+			continue
+		}
+		if err := s.Leave(ctx, user, m.RoomID, "account deactivated"); err != nil {
+			s.log.WarnContext(ctx, "deactivate: leave room", "user", user, "room", m.RoomID, "error", err)
+		}
+	}
+}

@@ -192,3 +192,25 @@ func isErr(err error, code string) bool {
 	}
 	return he.RespError != nil && he.RespError.ErrCode == code
 }
+
+// TestDeactivationLeavesRooms: a deactivated account leaves its rooms, and
+// the other members see the leave (spec: POST /account/deactivate).
+func TestDeactivationLeavesRooms(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		ctx := context.Background()
+		alice, bob, room := setupDM(t, ts)
+		since := rawSync(t, alice, "", 0, "").NextBatch
+		body := map[string]any{"auth": map[string]any{
+			"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": string(bob.UserID)},
+			"password": "correct horse bob"}}
+		_, err := bob.MakeRequest(ctx, http.MethodPost, bob.BuildClientURL("v3", "account", "deactivate"), body, nil)
+		if err != nil {
+			t.Fatalf("deactivate: %v", err)
+		}
+		resp := rawSync(t, alice, since, 0, "")
+		if !hasMembership(resp.Rooms.Join[room], bob.UserID, "leave") {
+			t.Fatal("alice does not see the deactivated bob leave")
+		}
+	})
+}

@@ -82,6 +82,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	// synchronous(FULL): a commit is on disk before the client hears 200.
 	params := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(FULL)&_txlock=immediate"
+	// The path goes into a file: URI: escape what would end or alter it.
+	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	write, err := sql.Open("sqlite", "file:"+path+params)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)

@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"testing"
 
 	"ward/internal/db"
@@ -53,4 +54,26 @@ func TestMigrateTwiceAndAllocate(t *testing.T) {
 			t.Fatalf("current %d, err %v; want 3", cur, err)
 		}
 	})
+}
+
+// TestSQLitePathWithURICharacters: a path holding '#', '?' or '%' (a test
+// name can put them there) must open that very file with its settings.
+func TestSQLitePathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	path := t.TempDir() + "/odd#name?x=1%20.db"
+	d, err := db.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := d.Read.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q (%v): the URI settings were not applied", mode, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
 }

@@ -77,6 +77,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.Accounts.OnProfileChange = s.Rooms.UpdateProfile
+	s.Accounts.OnDeactivate = s.Rooms.LeaveAll
 	s.Sync = syncapi.New(d, s.Rooms, s.Accounts, n, s.Stopping(), log)
 	s.E2EE = e2ee.New(d, n, cfg.ServerName)
 	s.Accounts.OnDevicesDeleted = s.E2EE.DevicesDeleted
