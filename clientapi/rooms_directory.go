@@ -52,6 +52,10 @@ func (a *API) handleSetAlias(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mautrix.MBadJSON.WithMessage("The room_id field is required"))
 		return
 	}
+	if !storable(*body.RoomID) {
+		a.writeError(w, r, mautrix.MInvalidParam.WithMessage("Invalid room ID"))
+		return
+	}
 	roomID, err := pathRoomID(*body.RoomID)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -7,6 +7,7 @@ import (
 	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -196,6 +197,10 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		e.RelType = rel.Get("rel_type").Str
 		if e.RelType == "" && rel.Get(`m\.in_reply_to.event_id`).Exists() {
 			e.RelatesTo = ""
+		}
+		if strings.ContainsRune(e.RelatesTo+e.RelType, 0) {
+			// Not a real relation, and PostgreSQL text cannot hold NUL.
+			e.RelatesTo, e.RelType = "", ""
 		}
 	}
 	if p.StateKey != nil {
