@@ -85,6 +85,26 @@ func TestE2EECrossSigning(t *testing.T) {
 		if st != http.StatusUnauthorized || body["flows"] == nil {
 			t.Fatalf("replacing the master key: %d %v, want 401 with flows", st, body)
 		}
+		// With a wrong password: still 401, now with M_FORBIDDEN; with the
+		// right one the keys are replaced (spec: "User-interactive
+		// authentication", POST /keys/device_signing/upload).
+		newMasterPriv := newEd25519(t)
+		replace := map[string]any{"master_key": crossSigningKey(alice.UserID, "master", newMasterPriv),
+			"auth": map[string]any{"type": "m.login.password", "session": body["session"],
+				"identifier": map[string]any{"type": "m.id.user", "user": string(alice.UserID)}, "password": "wrong"}}
+		if st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/device_signing/upload", replace); st != http.StatusUnauthorized || body["errcode"] != "M_FORBIDDEN" {
+			t.Fatalf("replacement with a wrong password: %d %v", st, body)
+		}
+		replace["auth"].(map[string]any)["password"] = "e2ee test password"
+		if st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/device_signing/upload", replace); st != http.StatusOK {
+			t.Fatalf("replacement with the password: %d %v", st, body)
+		}
+		// Put the original keys back (again with the password) for the rest.
+		up["auth"] = replace["auth"]
+		if st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/device_signing/upload", up); st != http.StatusOK {
+			t.Fatalf("restoring the keys: %d %v", st, body)
+		}
+		delete(up, "auth")
 
 		// Alice signs her device with her self-signing key.
 		signed := map[string]any{}

@@ -121,11 +121,9 @@ func (a *API) handleSendToDevice(w http.ResponseWriter, r *http.Request) {
 // handleDeviceSigningUpload answers POST /keys/device_signing/upload.
 //
 // The first upload of a user's cross-signing keys needs no further
-// authentication. Replacing existing keys needs User-Interactive Auth with
-// the user's password; accounts does not export its password stage yet,
-// so such a replacement is answered with the 401 that offers the flow, and
-// a completed password stage is refused with M_UNRECOGNIZED rather than
-// accepted unchecked.
+// authentication (as Synapse and the spec's note on first-time setup
+// allow). Replacing existing keys needs User-Interactive Auth with the
+// user's password.
 func (a *API) handleDeviceSigningUpload(w http.ResponseWriter, r *http.Request) {
 	sess := session(r)
 	var req struct {
@@ -138,15 +136,11 @@ func (a *API) handleDeviceSigningUpload(w http.ResponseWriter, r *http.Request) 
 	}
 	err := a.E2EE.UploadCrossSigningKeys(r.Context(), sess.UserID, req.CrossSigningRequest, false)
 	if errors.Is(err, e2ee.ErrAuthNeeded) {
-		ar := &accounts.AuthRequired{
-			Flows:  []accounts.Flow{{Stages: []string{accounts.AuthPassword}}},
-			Params: map[string]any{},
+		if err := a.Accounts.RequirePassword(r.Context(), sess, req.Auth, "device_signing_upload"); err != nil {
+			a.writeAccountsError(w, r, err)
+			return
 		}
-		if req.Auth != nil && req.Auth.Type != "" {
-			ar.ErrCode, ar.Err = "M_UNRECOGNIZED", "Replacing cross-signing keys is not supported by this server yet"
-		}
-		writeJSON(w, http.StatusUnauthorized, ar)
-		return
+		err = a.E2EE.UploadCrossSigningKeys(r.Context(), sess.UserID, req.CrossSigningRequest, true)
 	}
 	if err != nil {
 		a.writeError(w, r, err)
