@@ -23,8 +23,11 @@ type Config struct {
 	// MetricsListen is the separate address Prometheus metrics are served
 	// on; empty turns them off.
 	MetricsListen string `yaml:"metrics_listen"`
-	LogLevel      string `yaml:"log_level"`
-	LogFormat     string `yaml:"log_format"`
+	// Pprof serves Go's runtime profiles at /debug/pprof/: on the client
+	// API to admins only, and on the metrics listener when that is set.
+	Pprof     bool   `yaml:"pprof"`
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
 	// AccessTokenLifetime bounds access tokens of clients that asked for a
 	// refresh token; 0 means they never expire.
 	AccessTokenLifetime time.Duration `yaml:"access_token_lifetime"`

@@ -101,7 +101,7 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE,
 		Observe: record,
 	}
-	return api.Handler()
+	return s.withPprof(api.Handler(), true)
 }
 
 // Metrics is the server's own set of Prometheus metrics: requests through
@@ -145,7 +145,7 @@ func (s *Server) Start(handler http.Handler) error {
 	s.done = serve(s.http, ln)
 	if mln != nil {
 		s.metricsListener = mln
-		s.metricsHTTP = &http.Server{Handler: s.Metrics().Handler(), ReadHeaderTimeout: 30 * time.Second}
+		s.metricsHTTP = &http.Server{Handler: s.withPprof(s.Metrics().Handler(), false), ReadHeaderTimeout: 30 * time.Second}
 		s.metricsDone = serve(s.metricsHTTP, mln)
 	}
 	return nil
