@@ -18,8 +18,14 @@ type Config struct {
 	// shared-secret registration) or "open" (testing only).
 	Registration             string `yaml:"registration"`
 	RegistrationSharedSecret string `yaml:"registration_shared_secret" secret:"true"`
-	MaxRequestBytes          int64  `yaml:"max_request_bytes"`
-	DefaultRoomVersion       string `yaml:"default_room_version"`
+	// Policy is "on" (default: the clinic policy decides who may reach
+	// whom) or "off" (plain Matrix behaviour, for conformance testing only).
+	Policy string `yaml:"policy"`
+	// EncryptSchedulingRooms makes scheduling rooms encrypted from
+	// creation too (clinical rooms always are while the policy is on).
+	EncryptSchedulingRooms bool   `yaml:"encrypt_scheduling_rooms"`
+	MaxRequestBytes        int64  `yaml:"max_request_bytes"`
+	DefaultRoomVersion     string `yaml:"default_room_version"`
 	// MetricsListen is the separate address Prometheus metrics are served
 	// on; empty turns them off.
 	MetricsListen string `yaml:"metrics_listen"`
@@ -35,27 +41,40 @@ type Config struct {
 	// RateLimit applies to login and registration per remote address.
 	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
 	RateLimitBurst     int     `yaml:"rate_limit_burst"`
+	// MaxUploadBytes bounds one media upload (uploads are exempt from
+	// max_request_bytes and streamed to disk).
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// MediaQuotaBytes is the total each user may upload; 0 means no quota.
+	MediaQuotaBytes int64 `yaml:"media_quota_bytes"`
+	// URLPreviews lets preview_url fetch links; off, because a preview
+	// sends a patient's link to a third party.
+	URLPreviews bool `yaml:"url_previews"`
 }
 
 // Defaults returns the built-in configuration: a server that starts on a
 // fresh machine with nothing else set up.
 func Defaults() Config {
 	return Config{
-		ServerName:          "localhost",
-		Listen:              "127.0.0.1:8008",
-		PublicBaseURL:       "",
-		Database:            "./ward-data/ward.db",
-		DataDir:             "./ward-data",
-		Registration:        "closed",
-		MaxRequestBytes:     10 << 20,
-		DefaultRoomVersion:  "11",
-		MetricsListen:       "",
-		LogLevel:            "info",
-		LogFormat:           "text",
-		AccessTokenLifetime: 24 * time.Hour,
-		ShutdownTimeout:     15 * time.Second,
-		RateLimitPerSecond:  1,
-		RateLimitBurst:      10,
+		ServerName:             "localhost",
+		Listen:                 "127.0.0.1:8008",
+		PublicBaseURL:          "",
+		Database:               "./ward-data/ward.db",
+		DataDir:                "./ward-data",
+		Registration:           "closed",
+		Policy:                 "on",
+		EncryptSchedulingRooms: true,
+		MaxRequestBytes:        10 << 20,
+		DefaultRoomVersion:     "11",
+		MetricsListen:          "",
+		LogLevel:               "info",
+		LogFormat:              "text",
+		AccessTokenLifetime:    24 * time.Hour,
+		ShutdownTimeout:        15 * time.Second,
+		RateLimitPerSecond:     1,
+		RateLimitBurst:         10,
+		MaxUploadBytes:         50 << 20,
+		MediaQuotaBytes:        1 << 30,
+		URLPreviews:            false,
 	}
 }
 

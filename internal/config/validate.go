@@ -55,6 +55,9 @@ func (c Config) Validate() error {
 	if !slices.Contains(Registrations, c.Registration) {
 		add("registration", "must be one of %s, got %q", strings.Join(Registrations, ", "), c.Registration)
 	}
+	if c.Policy != "on" && c.Policy != "off" {
+		add("policy", "must be on or off, got %q", c.Policy)
+	}
 	if c.MaxRequestBytes <= 0 {
 		add("max_request_bytes", "must be greater than 0, got %d", c.MaxRequestBytes)
 	}
@@ -85,6 +88,12 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimitBurst <= 0 {
 		add("rate_limit_burst", "must be greater than 0, got %d", c.RateLimitBurst)
+	}
+	if c.MaxUploadBytes <= 0 {
+		add("max_upload_bytes", "must be greater than 0, got %d", c.MaxUploadBytes)
+	}
+	if c.MediaQuotaBytes < 0 {
+		add("media_quota_bytes", "must not be negative (0 means no quota), got %d", c.MediaQuotaBytes)
 	}
 	v := reflect.ValueOf(c)
 	for _, f := range fields() {
