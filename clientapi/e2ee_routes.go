@@ -27,6 +27,7 @@ func (a *API) e2eeRoutes(r *mux.Router) {
 	r.HandleFunc("/keys/device_signing/upload", a.auth(a.handleDeviceSigningUpload)).Methods(http.MethodPost)
 	r.HandleFunc("/keys/signatures/upload", a.auth(a.handleSignaturesUpload)).Methods(http.MethodPost)
 	r.HandleFunc("/sendToDevice/{eventType}/{txnId}", a.auth(a.handleSendToDevice)).Methods(http.MethodPut)
+	a.e2eeBackupRoutes(r)
 }
 
 // handleKeysUpload answers POST /keys/upload.
