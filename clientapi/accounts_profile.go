@@ -9,11 +9,34 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
+// profileAuth guards profile look-ups: open as the spec allows while the
+// clinic policy is off; with it on, the requester must be logged in
+// (the spec lets servers require it) and may see only people they may reach.
+func (a *API) profileAuth(h http.HandlerFunc) http.HandlerFunc {
+	if a.Policy == nil {
+		return h
+	}
+	return a.auth(h)
+}
+
 func (a *API) profileOf(w http.ResponseWriter, r *http.Request) (id.UserID, string, string, bool) {
 	uid, err := pathUserID(mux.Vars(r)["userId"])
 	if err != nil {
 		a.writeError(w, r, err)
 		return "", "", "", false
+	}
+	if a.Policy != nil {
+		me := session(r).UserID
+		ok, err := a.Policy.Reachable(r.Context(), me, []id.UserID{uid})
+		if err != nil {
+			a.writeError(w, r, err)
+			return "", "", "", false
+		}
+		if !ok[uid] {
+			// Someone the requester may not reach does not exist for them.
+			a.writeError(w, r, mautrix.MNotFound.WithMessage("Profile not found"))
+			return "", "", "", false
+		}
 	}
 	name, avatar, err := a.Accounts.Profile(r.Context(), uid)
 	if err != nil {

@@ -32,10 +32,10 @@ func (a *API) accountRoutes(r *mux.Router) {
 	r.HandleFunc("/devices/{deviceId}", a.auth(a.handleDeleteDevice)).Methods(del)
 	r.HandleFunc("/delete_devices", a.auth(a.handleDeleteDevices)).Methods(post)
 
-	r.HandleFunc("/profile/{userId}", a.handleProfile).Methods(get)
-	r.HandleFunc("/profile/{userId}/displayname", a.handleDisplayName).Methods(get)
+	r.HandleFunc("/profile/{userId}", a.profileAuth(a.handleProfile)).Methods(get)
+	r.HandleFunc("/profile/{userId}/displayname", a.profileAuth(a.handleDisplayName)).Methods(get)
 	r.HandleFunc("/profile/{userId}/displayname", a.auth(a.handleSetDisplayName)).Methods(put)
-	r.HandleFunc("/profile/{userId}/avatar_url", a.handleAvatarURL).Methods(get)
+	r.HandleFunc("/profile/{userId}/avatar_url", a.profileAuth(a.handleAvatarURL)).Methods(get)
 	r.HandleFunc("/profile/{userId}/avatar_url", a.auth(a.handleSetAvatarURL)).Methods(put)
 
 	r.HandleFunc("/user/{userId}/account_data/{type}", a.auth(a.handleGetAccountData)).Methods(get)

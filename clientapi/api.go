@@ -16,6 +16,8 @@ import (
 	"ward/accounts"
 	"ward/e2ee"
 	"ward/internal/config"
+	"ward/media"
+	"ward/policy"
 	"ward/rooms"
 	"ward/syncapi"
 )
@@ -28,6 +30,9 @@ type API struct {
 	Rooms    *rooms.Service
 	Sync     *syncapi.Service
 	E2EE     *e2ee.Service
+	Media    *media.Service
+	// Policy is the clinic policy; nil when switched off.
+	Policy *policy.Service
 	// Observe, when set, is told of every finished request (for metrics).
 	Observe func(route, method string, status int, seconds float64)
 }

@@ -30,6 +30,15 @@ func (a *API) handleUserDirectorySearch(w http.ResponseWriter, r *http.Request) 
 		a.writeError(w, r, err)
 		return
 	}
+	if a.Policy != nil {
+		// Under the clinic policy the directory lists exactly the people the
+		// searcher may reach (and start a conversation with), sharing a room
+		// or not.
+		if visible, err = a.Policy.ReachableUsers(r.Context(), sess.UserID); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+	}
 	results, limited, err := a.Accounts.SearchUsers(r.Context(), *body.SearchTerm, visible, body.Limit)
 	if err != nil {
 		a.writeError(w, r, err)

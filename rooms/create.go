@@ -132,6 +132,13 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 			return "", mautrix.MInvalidParam.WithMessage("initial_state may not contain %s", st.Type)
 		}
 	}
+	purpose := s.policyInitialState(&req)
+	if s.gate != nil {
+		public := preset == "public_chat" || req.Visibility == "public"
+		if err := s.gate.CheckCreate(ctx, creator, req.Invite, purpose, public); err != nil {
+			return "", err
+		}
+	}
 	creatorName, creatorAvatar, err := s.profile(ctx, creator)
 	if err != nil {
 		return "", err

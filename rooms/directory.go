@@ -37,6 +37,11 @@ func (s *Service) Published(ctx context.Context, roomID id.RoomID) (bool, error)
 // (spec: PUT /directory/list/room/{roomId}). Its creator, or a joined
 // member with the power to set m.room.canonical_alias, may do so.
 func (s *Service) SetPublished(ctx context.Context, user id.UserID, roomID id.RoomID, public bool) error {
+	if public && s.gate != nil {
+		if err := s.gate.CheckPublish(ctx, user); err != nil {
+			return err
+		}
+	}
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		r, err := s.lockRoom(ctx, tx, roomID)
 		if err != nil {

@@ -46,6 +46,9 @@ func (s *Service) changeMembership(ctx context.Context, sender, target id.UserID
 	for k, v := range extra {
 		content[k] = v
 	}
+	if err := s.checkMembership(ctx, sender, target, roomID, membership); err != nil {
+		return nil, err
+	}
 	var ev *Event
 	err = s.commitAndWake(ctx, func(tx *sql.Tx, wake *wakeList) error {
 		r, err := s.lockRoom(ctx, tx, roomID)

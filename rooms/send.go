@@ -26,6 +26,9 @@ func (s *Service) Send(ctx context.Context, sender id.UserID, device id.DeviceID
 		}
 		return s.Redact(ctx, sender, device, roomID, redacts, content, txnID)
 	}
+	if err := s.checkSend(ctx, sender, roomID, evType, false); err != nil {
+		return "", err
+	}
 	return s.appendWithTxn(ctx, sender, device, roomID, proto{Type: evType, Sender: sender, Content: content,
 		TxnDevice: device, TxnID: txnID}, nil)
 }
@@ -95,6 +98,9 @@ func (s *Service) SendState(ctx context.Context, sender id.UserID, roomID id.Roo
 			return "", err
 		}
 	}
+	if err := s.checkSend(ctx, sender, roomID, evType, true); err != nil {
+		return "", err
+	}
 	return s.appendWithTxn(ctx, sender, "", roomID, proto{Type: evType, StateKey: strptr(stateKey), Sender: sender, Content: content}, nil)
 }
 
@@ -105,6 +111,9 @@ func (s *Service) sendMemberState(ctx context.Context, sender id.UserID, roomID 
 	target := id.UserID(stateKey)
 	if target.Homeserver() != s.serverName {
 		return "", mautrix.MForbidden.WithMessage("Only local users can be members (this server does not federate)")
+	}
+	if err := s.checkMembership(ctx, sender, target, roomID, gjson.GetBytes(content, "membership").Str); err != nil {
+		return "", err
 	}
 	return s.appendWithTxn(ctx, sender, "", roomID, proto{Type: event.StateMember.Type, StateKey: strptr(stateKey),
 		Sender: sender, Content: content}, func(tx *sql.Tx, r *roomRow, e *Event) error { return nil })

@@ -26,6 +26,13 @@ type ProfileSource interface {
 	Profile(ctx context.Context, user id.UserID) (displayName, avatarURL string, err error)
 }
 
+// EventObserver is told of every event inside the transaction that appends
+// it; an error aborts the append. The media package uses it to record which
+// media an event references.
+type EventObserver interface {
+	EventAppended(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, evType string, stateKey *string, content []byte) error
+}
+
 // Service is the rooms domain.
 type Service struct {
 	db             *db.DB
@@ -38,6 +45,11 @@ type Service struct {
 	key            ed25519.PrivateKey
 	typing         *typingState
 	now            func() time.Time
+	observer       EventObserver
+	// gate is the clinic policy; nil when it is switched off.
+	gate              Gate
+	purposeType       string
+	encryptScheduling bool
 }
 
 // Options configure the rooms service.
@@ -46,6 +58,16 @@ type Options struct {
 	DefaultRoomVersion string
 	Profiles           ProfileSource
 	Log                *slog.Logger
+	// Observer, when set, sees every appended event (see EventObserver).
+	Observer EventObserver
+	// Gate is the clinic policy (nil: plain Matrix behaviour).
+	Gate Gate
+	// PurposeEventType is the state event type that carries a room's
+	// purpose (clinical or scheduling).
+	PurposeEventType string
+	// EncryptSchedulingRooms: scheduling rooms are encrypted from creation
+	// too (clinical rooms always are while the policy is on).
+	EncryptSchedulingRooms bool
 }
 
 // New loads (or, on first start, creates and stores) the server's event
@@ -54,7 +76,11 @@ func New(ctx context.Context, d *db.DB, n *stream.Notifier, opts Options) (*Serv
 	s := &Service{
 		db: d, notifier: n, log: opts.Log, serverName: opts.ServerName,
 		defaultVersion: id.RoomVersion(opts.DefaultRoomVersion), profiles: opts.Profiles,
-		now: time.Now,
+		now: time.Now, observer: opts.Observer, gate: opts.Gate, purposeType: opts.PurposeEventType,
+		encryptScheduling: opts.EncryptSchedulingRooms,
+	}
+	if s.purposeType == "" {
+		s.purposeType = "org.ward.room.purpose"
 	}
 	s.typing = newTypingState(s.now)
 	if err := s.loadSigningKey(ctx); err != nil {

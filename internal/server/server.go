@@ -21,6 +21,8 @@ import (
 	"ward/internal/db"
 	"ward/internal/metrics"
 	"ward/internal/stream"
+	"ward/media"
+	"ward/policy"
 	"ward/rooms"
 	"ward/syncapi"
 )
@@ -34,7 +36,12 @@ type Server struct {
 	Accounts *accounts.Service
 	Rooms    *rooms.Service
 	Sync     *syncapi.Service
-	E2EE     *e2ee.Service
+	// Policy is the clinic policy; nil when switched off.
+	Policy *policy.Service
+	// stopBackground ends the server's background work (policy rechecks).
+	stopBackground context.CancelFunc
+	E2EE           *e2ee.Service
+	Media          *media.Service
 
 	http     *http.Server
 	listener net.Listener
@@ -69,13 +76,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	n := stream.NewNotifier()
 	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n}
 	s.Accounts = accounts.New(d, cfg, n)
-	s.Rooms, err = rooms.New(ctx, d, n, rooms.Options{
-		ServerName: cfg.ServerName, DefaultRoomVersion: cfg.DefaultRoomVersion, Profiles: s.Accounts, Log: log,
+	s.Media, err = media.New(d, media.Options{
+		ServerName: cfg.ServerName, DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes,
+		QuotaBytes: cfg.MediaQuotaBytes, URLPreviews: cfg.URLPreviews, Profiles: s.Accounts, Log: log,
 	})
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
+	var gate rooms.Gate
+	if cfg.Policy == "on" {
+		s.Policy = policy.New(d, log)
+		gate = s.Policy
+	} else {
+		log.Warn("the clinic policy is OFF: plain Matrix behaviour, anyone may reach anyone; for conformance testing only")
+	}
+	s.Rooms, err = rooms.New(ctx, d, n, rooms.Options{
+		ServerName: cfg.ServerName, DefaultRoomVersion: cfg.DefaultRoomVersion, Profiles: s.Accounts, Log: log,
+		Observer: s.Media, Gate: gate, PurposeEventType: policy.PurposeEventType,
+		EncryptSchedulingRooms: cfg.EncryptSchedulingRooms,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.Media.Rooms = s.Rooms
 	s.Accounts.OnProfileChange = s.Rooms.UpdateProfile
 	s.Accounts.OnDeactivate = s.Rooms.LeaveAll
 	s.Sync = syncapi.New(d, s.Rooms, s.Accounts, n, s.Stopping(), log)
@@ -98,7 +123,7 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 	}
 	api := &clientapi.API{
 		Config: s.Config, Log: s.Log,
-		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE,
+		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy,
 		Observe: record,
 	}
 	return s.withPprof(api.Handler(), true)
@@ -148,6 +173,11 @@ func (s *Server) Start(handler http.Handler) error {
 		s.metricsHTTP = &http.Server{Handler: s.withPprof(s.Metrics().Handler(), false), ReadHeaderTimeout: 30 * time.Second}
 		s.metricsDone = serve(s.metricsHTTP, mln)
 	}
+	if s.Policy != nil {
+		bg, cancel := context.WithCancel(context.Background())
+		s.stopBackground = cancel
+		go s.Policy.RunRechecks(bg, policyRooms{s.Rooms}, time.Second)
+	}
 	return nil
 }
 
@@ -186,6 +216,9 @@ func (s *Server) URL() string { return "http://" + s.Addr() }
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.Stopping()
 	s.stopOnce.Do(func() { close(s.stopping) })
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
 	var err error
 	if s.http != nil {
 		if e := s.http.Shutdown(ctx); e != nil {

@@ -1,0 +1,135 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/tidwall/gjson"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"ward/internal/db"
+)
+
+// Gate is the clinic policy as rooms asks it. A nil Gate means plain
+// Matrix behaviour (the policy switched off for conformance testing).
+type Gate interface {
+	CheckCreate(ctx context.Context, creator id.UserID, invitees []id.UserID, purpose string, public bool) error
+	CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID) error
+	CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error
+	CheckPublish(ctx context.Context, user id.UserID) error
+}
+
+// RoomFacts is what the policy needs to know of a room.
+type RoomFacts struct {
+	RoomID    id.RoomID
+	Purpose   string
+	Encrypted bool
+	Creator   id.UserID
+	// Members are the joined members and pending invitees.
+	Members []id.UserID
+}
+
+// Facts reads a room's purpose, encryption, creator and members.
+func (s *Service) Facts(ctx context.Context, roomID id.RoomID) (RoomFacts, error) {
+	return s.facts(ctx, s.db.Read, roomID)
+}
+
+func (s *Service) facts(ctx context.Context, q db.Querier, roomID id.RoomID) (RoomFacts, error) {
+	f := RoomFacts{RoomID: roomID}
+	if err := q.QueryRowContext(ctx, `SELECT creator FROM rooms WHERE room_id = $1`, string(roomID)).Scan(&f.Creator); err != nil {
+		return f, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT cs.type, cs.state_key, cs.membership, e.pdu FROM current_state cs
+		JOIN events e ON e.event_id = cs.event_id
+		WHERE cs.room_id = $1 AND (cs.type = 'm.room.member' AND cs.membership IN ('join', 'invite')
+			OR cs.type = 'm.room.encryption' OR cs.type = $2)`, string(roomID), s.purposeType)
+	if err != nil {
+		return f, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, sk, raw string
+		var membership *string
+		if err := rows.Scan(&typ, &sk, &membership, &raw); err != nil {
+			return f, err
+		}
+		switch typ {
+		case "m.room.member":
+			f.Members = append(f.Members, id.UserID(sk))
+		case "m.room.encryption":
+			f.Encrypted = gjson.Get(raw, "content.algorithm").Str != ""
+		default:
+			if sk == "" {
+				f.Purpose = gjson.Get(raw, "content.purpose").Str
+			}
+		}
+	}
+	return f, rows.Err()
+}
+
+// checkMembership asks the gate about a membership change before it is
+// made: invites and joins bring someone into the room.
+func (s *Service) checkMembership(ctx context.Context, sender, target id.UserID, roomID id.RoomID, membership string) error {
+	if s.gate == nil || (membership != "invite" && membership != "join" && membership != "knock") {
+		return nil
+	}
+	f, err := s.facts(ctx, s.db.Read, roomID)
+	if err != nil {
+		// Unknown room: the append will answer properly.
+		return nil
+	}
+	byInvite := membership == "invite"
+	if membership == "join" {
+		cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(target))
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Membership == "join" {
+			return nil // a profile change, nobody new
+		}
+		byInvite = cur != nil && cur.Membership == "invite"
+	}
+	inviter := sender
+	if membership != "invite" {
+		inviter = ""
+	}
+	return s.gate.CheckJoin(ctx, target, inviter, byInvite, f.Purpose, f.Creator, f.Members)
+}
+
+// checkSend asks the gate about a non-membership event.
+func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.RoomID, evType string, isState bool) error {
+	if s.gate == nil {
+		return nil
+	}
+	f, err := s.facts(ctx, s.db.Read, roomID)
+	if err != nil {
+		return nil
+	}
+	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState)
+}
+
+// policyInitialState completes a new room's initial state under the
+// policy: the purpose is stated explicitly, and clinical rooms (and
+// scheduling rooms unless configured otherwise) are encrypted from creation.
+func (s *Service) policyInitialState(req *CreateRequest) (purpose string) {
+	purpose = "clinical"
+	for _, st := range req.InitialState {
+		if st.Type == s.purposeType && st.StateKey == "" {
+			purpose = gjson.GetBytes(st.Content, "purpose").Str
+		}
+	}
+	if s.gate == nil {
+		return purpose
+	}
+	if !hasInitial(req.InitialState, s.purposeType, "") {
+		req.InitialState = append(req.InitialState, InitialStateEvent{Type: s.purposeType,
+			Content: json.RawMessage(`{"purpose":"clinical"}`)})
+	}
+	encrypt := purpose == "clinical" || (purpose == "scheduling" && s.encryptScheduling)
+	if encrypt && !hasInitial(req.InitialState, event.StateEncryption.Type, "") {
+		req.InitialState = append(req.InitialState, InitialStateEvent{Type: event.StateEncryption.Type,
+			Content: json.RawMessage(`{"algorithm":"m.megolm.v1.aes-sha2"}`)})
+	}
+	return purpose
+}
