@@ -66,7 +66,8 @@ func (a *API) outer(next http.Handler) http.Handler {
 			a.finish(r, rec.status, start)
 			return
 		}
-		if a.Config.MaxRequestBytes > 0 && r.Body != nil {
+		// Uploads have their own, larger limit, applied as they stream to disk.
+		if a.Config.MaxRequestBytes > 0 && r.Body != nil && !isMediaUpload(r) {
 			r.Body = http.MaxBytesReader(rec, r.Body, a.Config.MaxRequestBytes)
 		}
 		defer func() {

@@ -26,6 +26,7 @@ func (a *API) Handler() http.Handler {
 		_, _ = w.Write([]byte("OK"))
 	}).Methods(http.MethodGet, http.MethodHead)
 
+	a.mediaRoutes(r) // before the /_matrix/client subrouter, which would shadow /v1/media
 	client := r.PathPrefix("/_matrix/client").Subrouter()
 	// Every versioned endpoint answers under v3 and under r0, which Element
 	// still calls for some of them.

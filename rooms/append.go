@@ -223,6 +223,11 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		nullStr(e.TxnDevice), nullStr(e.TxnID)); err != nil {
 		return nil, fmt.Errorf("insert event: %w", err)
 	}
+	if s.observer != nil {
+		if err := s.observer.EventAppended(ctx, tx, r.ID, eventID, p.Type, p.StateKey, p.Content); err != nil {
+			return nil, err
+		}
+	}
 	if p.StateKey != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
 			VALUES ($1, $2, $3, $4, $5, $6)
