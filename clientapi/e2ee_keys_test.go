@@ -15,6 +15,10 @@ import (
 )
 
 func TestE2EEKeysUploadQueryClaim(t *testing.T) {
+	// claimers concurrent claims against a device holding uploaded one-time
+	// keys: each one-time key goes to exactly one claimer, the rest get the
+	// fallback key.
+	const uploaded, claimers = 30, 50
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
 		ts := servertest.Start(t, b, nil)
 		alice := e2eeUser(t, ts, "alice")
@@ -24,14 +28,14 @@ func TestE2EEKeysUploadQueryClaim(t *testing.T) {
 
 		st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/upload", map[string]any{
 			"device_keys":   dk,
-			"one_time_keys": otks("A", 10),
+			"one_time_keys": otks("A", uploaded),
 			"fallback_keys": map[string]any{"signed_curve25519:FB": map[string]any{"key": "fallback", "fallback": true}},
 		})
 		if st != http.StatusOK {
 			t.Fatalf("upload: %d %v", st, body)
 		}
-		if n := body["one_time_key_counts"].(map[string]any)["signed_curve25519"]; n != float64(10) {
-			t.Fatalf("one_time_key_counts = %v, want 10", body["one_time_key_counts"])
+		if n := body["one_time_key_counts"].(map[string]any)["signed_curve25519"]; n != float64(uploaded) {
+			t.Fatalf("one_time_key_counts = %v, want %d", body["one_time_key_counts"], uploaded)
 		}
 		// The same upload again is fine; a changed identity key is not.
 		if st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/upload", map[string]any{"device_keys": dk}); st != http.StatusOK {
@@ -71,12 +75,12 @@ func TestE2EEKeysUploadQueryClaim(t *testing.T) {
 			t.Fatalf("failures = %v, want elsewhere.example", q.Failures)
 		}
 
-		// 20 concurrent claims of a device with 10 one-time keys: 10
-		// distinct one-time keys and then the fallback key.
+		// Concurrent claims of a device with fewer one-time keys than
+		// claimers: distinct one-time keys and then the fallback key.
 		var mu sync.Mutex
 		seen := map[id.KeyID]int{}
 		var wg sync.WaitGroup
-		for range 20 {
+		for range claimers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -106,8 +110,9 @@ func TestE2EEKeysUploadQueryClaim(t *testing.T) {
 			}
 			otkCount++
 		}
-		if otkCount != 10 || fallback != 10 {
-			t.Fatalf("claims gave %d distinct one-time keys and the fallback %d times (%v), want 10 and 10", otkCount, fallback, seen)
+		if otkCount != uploaded || fallback != claimers-uploaded {
+			t.Fatalf("claims gave %d distinct one-time keys and the fallback %d times (%v), want %d and %d",
+				otkCount, fallback, seen, uploaded, claimers-uploaded)
 		}
 		// Alice's sync shows no keys left and the fallback key used.
 		s := rawSync(t, ts, alice, "")
