@@ -112,7 +112,7 @@ func waitOf(r *http.Request) (time.Duration, error) {
 	if err != nil || ms < 0 {
 		return 0, mautrix.MInvalidParam.WithMessage("timeout_ms must be a whole number of milliseconds")
 	}
-	return min(time.Duration(min(ms, int64(media.MaxWait/time.Millisecond)))*time.Millisecond, media.MaxWait), nil
+	return time.Duration(min(ms, media.MaxWait.Milliseconds())) * time.Millisecond, nil
 }
 
 // handleDownload answers GET /_matrix/client/v1/media/download/{serverName}/{mediaId}[/{fileName}].
