@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"maunium.net/go/mautrix/id"
+
 	"ward/accounts"
 	"ward/clientapi"
 	"ward/e2ee"
@@ -76,20 +78,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	n := stream.NewNotifier()
 	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n}
 	s.Accounts = accounts.New(d, cfg, n)
-	s.Media, err = media.New(d, media.Options{
-		ServerName: cfg.ServerName, DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes,
-		QuotaBytes: cfg.MediaQuotaBytes, URLPreviews: cfg.URLPreviews, Profiles: s.Accounts, Log: log,
-	})
-	if err != nil {
-		d.Close()
-		return nil, err
-	}
 	var gate rooms.Gate
 	if cfg.Policy == "on" {
 		s.Policy = policy.New(d, log)
 		gate = s.Policy
 	} else {
 		log.Warn("the clinic policy is OFF: plain Matrix behaviour, anyone may reach anyone; for conformance testing only")
+	}
+	var profileVisible func(ctx context.Context, viewer, owner id.UserID) (bool, error)
+	if s.Policy != nil {
+		profileVisible = func(ctx context.Context, viewer, owner id.UserID) (bool, error) {
+			ok, err := s.Policy.Reachable(ctx, viewer, []id.UserID{owner})
+			return ok[owner], err
+		}
+	}
+	s.Media, err = media.New(d, media.Options{
+		ServerName: cfg.ServerName, DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes,
+		QuotaBytes: cfg.MediaQuotaBytes, URLPreviews: cfg.URLPreviews, Profiles: s.Accounts, Log: log,
+		ProfileVisible: profileVisible,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
 	}
 	s.Rooms, err = rooms.New(ctx, d, n, rooms.Options{
 		ServerName: cfg.ServerName, DefaultRoomVersion: cfg.DefaultRoomVersion, Profiles: s.Accounts, Log: log,
