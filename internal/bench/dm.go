@@ -23,15 +23,15 @@ func runDM(ctx context.Context, o Options, res *Result) error {
 	o.progress("dm: registering %d users", 2*n)
 	senders, err := o.users(ctx, "s", n)
 	if err != nil {
-		return err
+		return fmt.Errorf("registering: %w", err)
 	}
 	receivers, err := o.users(ctx, "r", n)
 	if err != nil {
-		return err
+		return fmt.Errorf("registering: %w", err)
 	}
 	o.progress("dm: creating %d DM rooms", n)
 	rooms := make([]string, n)
-	if err := parallel(ctx, n, o.Workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, n, o.SetupWorkers, func(ctx context.Context, i int) error {
 		r, err := senders[i].CreateRoom(ctx, "trusted_private_chat", true, receivers[i].UserID)
 		if err != nil {
 			return err
@@ -39,7 +39,7 @@ func runDM(ctx context.Context, o Options, res *Result) error {
 		rooms[i] = r
 		return receivers[i].Join(ctx, r)
 	}); err != nil {
-		return err
+		return fmt.Errorf("creating the DM rooms: %w", err)
 	}
 
 	det := NewDetector(n * m)
@@ -47,7 +47,7 @@ func runDM(ctx context.Context, o Options, res *Result) error {
 	for i := range n {
 		syncers[i] = &Syncer{Client: receivers[i], Seen: func(roomID, id string, at time.Time) { det.Seen(id, at) }}
 	}
-	if err := parallel(ctx, n, o.Workers, func(ctx context.Context, i int) error { return syncers[i].Prime(ctx) }); err != nil {
+	if err := parallel(ctx, n, o.SetupWorkers, func(ctx context.Context, i int) error { return syncers[i].Prime(ctx) }); err != nil {
 		return err
 	}
 	syncCtx, stopSync := context.WithCancel(ctx)

@@ -19,7 +19,7 @@ func runInitialSync(ctx context.Context, o Options, res *Result) error {
 	u := us[0]
 	o.progress("initialsync: creating %d rooms with %d messages each", r, k)
 	rooms := make([]string, r)
-	if err := parallel(ctx, r, o.Workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, r, o.SetupWorkers, func(ctx context.Context, i int) error {
 		var err error
 		rooms[i], err = u.CreateRoom(ctx, "private_chat", false)
 		return err

@@ -38,7 +38,7 @@ func runKeys(ctx context.Context, o Options, res *Result) error {
 	if err != nil {
 		return err
 	}
-	if err := parallel(ctx, members-1, o.Workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, members-1, o.SetupWorkers, func(ctx context.Context, i int) error {
 		u := users[i+1]
 		if err := u.Join(ctx, room); err != nil {
 			return err

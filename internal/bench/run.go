@@ -22,10 +22,13 @@ type Options struct {
 	Scenario string // dm, team, initialsync or keys
 	Pairs    int    // dm: user pairs
 	Messages int    // dm: messages per pair; initialsync: messages per room
-	Workers  int    // concurrent senders (and registrations)
-	Members  int    // team and keys: room members
-	Rooms    int    // initialsync: rooms
-	Repeat   int    // team: fan-outs; initialsync: syncs of each kind; keys: calls of each kind
+	Workers  int    // concurrent senders
+	// SetupWorkers bounds the concurrency of registration, room creation
+	// and joins; 0 means Workers.
+	SetupWorkers int
+	Members      int // team and keys: room members
+	Rooms        int // initialsync: rooms
+	Repeat       int // team: fan-outs; initialsync: syncs of each kind; keys: calls of each kind
 	// SharedSecret selects shared-secret registration; empty means open
 	// registration with m.login.dummy.
 	SharedSecret string
@@ -66,6 +69,9 @@ func (o *Options) defaults() {
 	}
 	if o.Workers <= 0 {
 		o.Workers = 20
+	}
+	if o.SetupWorkers <= 0 {
+		o.SetupWorkers = o.Workers
 	}
 	if o.Members <= 0 {
 		o.Members = 50
@@ -178,7 +184,7 @@ func (o Options) Register(ctx context.Context, name string) (*Client, error) {
 // users registers n users named prefix-role-i.
 func (o Options) users(ctx context.Context, role string, n int) ([]*Client, error) {
 	out := make([]*Client, n)
-	err := parallel(ctx, n, o.Workers, func(ctx context.Context, i int) error {
+	err := parallel(ctx, n, o.SetupWorkers, func(ctx context.Context, i int) error {
 		c, err := o.Register(ctx, fmt.Sprintf("%s-%s-%d", o.Prefix, role, i))
 		out[i] = c
 		return err
@@ -188,8 +194,8 @@ func (o Options) users(ctx context.Context, role string, n int) ([]*Client, erro
 
 // WriteTable prints a result as a plain-text table.
 func WriteTable(w io.Writer, r *Result) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario %s against %s, %.1f s\t\n", r.Scenario, r.URL, r.Seconds)
+	fmt.Fprintf(w, "scenario %s against %s, %.1f s\n", r.Scenario, r.URL, r.Seconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if len(r.Latency) > 0 {
 		fmt.Fprintln(tw, "latency (ms)\tcount\tmean\tp50\tp95\tp99\tmax\t")
 		for _, k := range slices.Sorted(maps.Keys(r.Latency)) {

@@ -23,7 +23,7 @@ func runTeam(ctx context.Context, o Options, res *Result) error {
 		return err
 	}
 	o.progress("team: %d members join", members-1)
-	if err := parallel(ctx, members-1, o.Workers, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, members-1, o.SetupWorkers, func(ctx context.Context, i int) error {
 		return users[i+1].Join(ctx, room)
 	}); err != nil {
 		return err
@@ -52,7 +52,7 @@ func runTeam(ctx context.Context, o Options, res *Result) error {
 			ch <- at
 		}}
 	}
-	if err := parallel(ctx, len(syncers), o.Workers, func(ctx context.Context, i int) error { return syncers[i].Prime(ctx) }); err != nil {
+	if err := parallel(ctx, len(syncers), o.SetupWorkers, func(ctx context.Context, i int) error { return syncers[i].Prime(ctx) }); err != nil {
 		return err
 	}
 	syncCtx, stopSync := context.WithCancel(ctx)
