@@ -4,11 +4,20 @@
 import { randomBytes } from "node:crypto";
 
 import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
 
-// The SDK logs every request and sync at debug level; keep the test output
-// readable unless asked (WARD_INTEROP_SDK_LOG=debug).
-logger.setLevel(process.env.WARD_INTEROP_SDK_LOG || "error");
+// matrix-js-sdk and its Rust crypto log every request, sync and key
+// operation to the console, each child logger at debug level. Keep the
+// test output readable: errors only, unless WARD_INTEROP_SDK_LOG asks for
+// "warn" or "debug".
+const sdkLog = process.env.WARD_INTEROP_SDK_LOG || "error";
+const quiet = () => {};
+if (sdkLog !== "debug") {
+    console.debug = quiet;
+    console.info = quiet;
+    console.log = quiet;
+    console.trace = quiet;
+    if (sdkLog !== "warn") console.warn = quiet;
+}
 
 export { sdk };
 
