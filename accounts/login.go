@@ -97,10 +97,12 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	default:
 		return Credentials{}, mautrix.MInvalidParam.WithMessage("Unknown kind of account")
 	}
-	if s.cfg.Registration != "open" {
+	stages := s.registerStages()
+	if len(stages) == 0 {
 		return Credentials{}, mautrix.MForbidden.WithMessage("Registration is disabled")
 	}
-	if req.Username == "" {
+	chosen := req.Username != ""
+	if !chosen {
 		req.Username = randomLocalpart()
 	}
 	if err := s.validLocalpart(req.Username); err != nil {
@@ -115,16 +117,26 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	if err := checkDevice(req.DeviceID, req.InitialDeviceDisplayName); err != nil {
 		return Credentials{}, err
 	}
-	if _, found, err := s.lookupUser(ctx, s.db.Read, req.Username); err != nil {
+	if u, found, err := s.lookupUser(ctx, s.db.Read, req.Username); err != nil {
 		return Credentials{}, err
 	} else if found {
-		return Credentials{}, errUserInUse
+		if taken, err := s.inUse(ctx, u); err != nil {
+			return Credentials{}, err
+		} else if taken {
+			return Credentials{}, errUserInUse
+		}
 	}
 	if req.Auth == nil || req.Auth.Type == "" {
-		return Credentials{}, s.startUIA(ctx, "", "register", AuthDummy)
+		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
 	}
-	if req.Auth.Type != AuthDummy {
-		a := uiaAnswer(req.Auth.Session, AuthDummy)
+	if (req.Auth.Type == AuthRegistrationToken || req.Auth.Type == authRegistrationTokenUnstable) && s.RegistrationTokens != nil {
+		if !chosen {
+			req.Username = ""
+		}
+		return s.registerWithToken(ctx, req, chosen)
+	}
+	if req.Auth.Type != AuthDummy || stages[0] != AuthDummy {
+		a := uiaAnswer(req.Auth.Session, stages...)
 		a.ErrCode, a.Err = "M_UNRECOGNIZED", "Unsupported authentication type"
 		return Credentials{}, a
 	}
@@ -134,7 +146,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	}
 	if !ok {
 		// Unknown or spent session: start again.
-		return Credentials{}, s.startUIA(ctx, "", "register", AuthDummy)
+		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
 	}
 	var c Credentials
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -171,10 +183,16 @@ func (s *Service) UsernameAvailable(ctx context.Context, localpart string) error
 	if err := s.validLocalpart(localpart); err != nil {
 		return err
 	}
-	if _, found, err := s.lookupUser(ctx, s.db.Read, localpart); err != nil {
+	if u, found, err := s.lookupUser(ctx, s.db.Read, localpart); err != nil {
 		return err
 	} else if found {
-		return errUserInUse
+		// A password-less account kept for an intake token's holder counts
+		// as free, so that Element's sign-up form lets them go on.
+		if taken, err := s.inUse(ctx, u); err != nil {
+			return err
+		} else if taken {
+			return errUserInUse
+		}
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ type Service struct {
 	// OnDeactivate, when set, is called after an account was deactivated
 	// (rooms makes the user leave their rooms).
 	OnDeactivate func(ctx context.Context, user id.UserID)
+	// RegistrationTokens, when set, lets /register complete with an intake
+	// token (the clinic policy's), even while registration is closed.
+	RegistrationTokens RegistrationTokens
 }
 
 // New returns the accounts service.

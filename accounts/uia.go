@@ -62,6 +62,7 @@ type AuthData struct {
 	Identifier *Identifier `json:"identifier"`
 	User       string      `json:"user"` // legacy form of identifier
 	Password   string      `json:"password"`
+	Token      string      `json:"token"` // m.login.registration_token
 }
 
 func newSessionID() string {

@@ -27,6 +27,8 @@ func (a *API) Handler() http.Handler {
 	}).Methods(http.MethodGet, http.MethodHead)
 
 	a.mediaRoutes(r) // before the /_matrix/client subrouter, which would shadow /v1/media
+	// Also the registration-token validity check under /_matrix/client/v1.
+	a.policyAdminRoutes(r)
 	client := r.PathPrefix("/_matrix/client").Subrouter()
 	// Every versioned endpoint answers under v3 and under r0, which Element
 	// still calls for some of them.

@@ -180,6 +180,9 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdin
 	if len(args) >= 2 && args[0] == "user" && args[1] == "create" {
 		return adminUserCreate(ctx, args[2:], getenv, stdin, stdout, stderr)
 	}
+	if handled, err := adminPolicy(ctx, args, getenv, stdout, stderr); handled {
+		return err
+	}
 	fmt.Fprintf(stderr, "ward admin: unknown command %q\n\n%s", strings.Join(args, " "), usage)
 	return errUsage
 }

@@ -41,6 +41,7 @@ Usage:
   ward serve   [--config FILE] [--print-config]
   ward migrate [--config FILE]
   ward admin user create --user LOCALPART [--password P] [--admin] [--config FILE]
+  ward admin roster|role|team|assign|unassign|assignment|token … (clinic policy, below)
   ward version
   ward help
 
@@ -48,7 +49,8 @@ Without --config, the file named by WARD_CONFIG is read, if set. Every key
 can also be set by an environment variable: key foo_bar from WARD_FOO_BAR.
 admin user create reads the password from the first line of standard input
 when --password is not given.
-`
+
+` + adminPolicyUsage
 
 // run is the whole program. It reads the environment only through getenv
 // and standard input only through stdin.

@@ -82,6 +82,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if cfg.Policy == "on" {
 		s.Policy = policy.New(d, log)
 		gate = s.Policy
+		s.Accounts.RegistrationTokens = s.Policy
 	} else {
 		log.Warn("the clinic policy is OFF: plain Matrix behaviour, anyone may reach anyone; for conformance testing only")
 	}

@@ -1,0 +1,85 @@
+package clientapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"ward/internal/config"
+	"ward/internal/dbtest"
+	"ward/internal/server/servertest"
+)
+
+// TestPolicyAdminAPI: every clinic-policy admin endpoint works for a server
+// admin and answers 403 M_FORBIDDEN to anyone else.
+func TestPolicyAdminAPI(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, func(c *config.Config) { c.Policy = "on" })
+		ctx := context.Background()
+		if _, err := ts.Server.Accounts.CreateUser(ctx, "boss", testPassword, true); err != nil {
+			t.Fatal(err)
+		}
+		boss := login(t, ts, "boss", testPassword)
+		doc := registerUser(t, ts, "doc")
+		registerUser(t, ts, "pat")
+
+		const pre = "/_ward/admin/v1"
+		steps := []struct {
+			method, path string
+			body         any
+			check        func(map[string]any) bool
+		}{
+			{"PUT", pre + "/users/doc/role", map[string]string{"role": "provider"}, nil},
+			{"PUT", pre + "/users/@pat:ward.test/role", map[string]string{"role": "patient"}, nil},
+			{"PUT", pre + "/teams/cardio", nil, nil},
+			{"PUT", pre + "/teams/cardio/members/doc", nil, nil},
+			{"PUT", pre + "/teams/cardio/members/pat", map[string]string{"kind": "patient"}, nil},
+			{"PUT", pre + "/assignments/doc/pat", nil, nil},
+			{"GET", pre + "/roles", nil, func(b map[string]any) bool { return len(b["roles"].([]any)) == 2 }},
+			{"GET", pre + "/teams", nil, func(b map[string]any) bool {
+				teams := b["teams"].([]any)
+				return len(teams) == 1 && len(teams[0].(map[string]any)["members"].([]any)) == 2
+			}},
+			{"GET", pre + "/assignments", nil, func(b map[string]any) bool {
+				as := b["assignments"].([]any)
+				return len(as) == 1 && as[0].(map[string]any)["provider"] == "@doc:ward.test"
+			}},
+			{"POST", pre + "/intake_tokens", map[string]any{"role": "patient", "care_teams": []string{"cardio"}, "providers": []string{"doc"},
+				"uses": 1, "expires_in_ms": 3600000}, func(b map[string]any) bool { return b["token"] != "" && b["intake_token"] != nil }},
+			{"GET", pre + "/intake_tokens", nil, func(b map[string]any) bool { return len(b["intake_tokens"].([]any)) == 1 }},
+			{"DELETE", pre + "/assignments/doc/pat", nil, nil},
+			{"DELETE", pre + "/teams/cardio/members/pat", nil, nil},
+			{"DELETE", pre + "/teams/cardio", nil, nil},
+		}
+		for _, st := range steps {
+			status, body := call(t, ts, st.method, st.path, doc.AccessToken, st.body)
+			wantError(t, "non-admin "+st.method+" "+st.path, status, body, http.StatusForbidden, "M_FORBIDDEN")
+			status, body = call(t, ts, st.method, st.path, boss.AccessToken, st.body)
+			if status != http.StatusOK {
+				t.Fatalf("admin %s %s: %d %v", st.method, st.path, status, body)
+			}
+			if st.check != nil && !st.check(body) {
+				t.Fatalf("admin %s %s: unexpected answer %v", st.method, st.path, body)
+			}
+		}
+		// Revoke the token made above.
+		_, body := call(t, ts, "GET", pre+"/intake_tokens", boss.AccessToken, nil)
+		tokID := body["intake_tokens"].([]any)[0].(map[string]any)["token_id"].(string)
+		status, body := call(t, ts, "DELETE", pre+"/intake_tokens/"+tokID, doc.AccessToken, nil)
+		wantError(t, "non-admin revoke", status, body, http.StatusForbidden, "M_FORBIDDEN")
+		if status, body := call(t, ts, "DELETE", pre+"/intake_tokens/"+tokID, boss.AccessToken, nil); status != http.StatusOK {
+			t.Fatalf("revoke: %d %v", status, body)
+		}
+		_, body = call(t, ts, "GET", pre+"/intake_tokens", boss.AccessToken, nil)
+		if st := body["intake_tokens"].([]any)[0].(map[string]any)["state"]; st != "revoked" {
+			t.Fatalf("token state after revocation: %v", st)
+		}
+		// Mistakes are the caller's: a bad role, an unknown team, no token.
+		status, body = call(t, ts, "PUT", pre+"/users/doc/role", boss.AccessToken, map[string]string{"role": "wizard"})
+		wantError(t, "unknown role", status, body, http.StatusBadRequest, "M_INVALID_PARAM")
+		status, body = call(t, ts, "DELETE", pre+"/teams/nowhere", boss.AccessToken, nil)
+		wantError(t, "unknown team", status, body, http.StatusNotFound, "M_NOT_FOUND")
+		status, body = call(t, ts, "GET", pre+"/roles", "", nil)
+		wantError(t, "no token", status, body, http.StatusUnauthorized, "M_MISSING_TOKEN")
+	})
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"ward/internal/dbtest"
+)
+
+// TestAdminPolicyCommands runs the clinic-policy admin commands through run
+// on a fresh database: the roster import (twice, and a bad file), roles,
+// teams, assignments and intake tokens.
+func TestAdminPolicyCommands(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		env := sqliteEnv(t)
+		env["WARD_DATABASE"] = b.DSN
+		env["WARD_SERVER_NAME"] = "clinic.test"
+		ctx := context.Background()
+		ward := func(args ...string) (string, error) {
+			t.Helper()
+			iv := &invocation{args: append([]string{"admin"}, args...), env: env}
+			err := iv.run(ctx)
+			return iv.stdout.String(), err
+		}
+		mustRun := func(want string, args ...string) string {
+			t.Helper()
+			out, err := ward(args...)
+			if err != nil || !strings.Contains(out, want) {
+				t.Fatalf("ward admin %s: %v\n%s\nwant %q", strings.Join(args, " "), err, out, want)
+			}
+			return out
+		}
+		example := filepath.Join("..", "..", "policy", "testdata", "roster-example.csv")
+		bad := filepath.Join(t.TempDir(), "bad.csv")
+		src, err := os.ReadFile(example)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bad, append(src, []byte("p.extra,Extra,docter,,,pw\n")...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ward("roster", "import", bad); err == nil || !strings.Contains(err.Error(), "line 11: unknown role") {
+			t.Fatalf("bad roster: %v", err)
+		}
+		mustRun("dry run, nothing was changed: users: 9 created", "roster", "import", "--dry-run", example)
+		out := mustRun("users: 9 created, 0 updated, 0 unchanged; teams: 2 created; assignments: 2 added, 0 removed", "roster", "import", example)
+		if !regexp.MustCompile(`intake token for @p\.haddad:clinic\.test .*: [a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}`).MatchString(out) {
+			t.Fatalf("no token printed for the row without a password:\n%s", out)
+		}
+		mustRun("nothing changed: users: 0 created, 0 updated, 9 unchanged", "roster", "import", example)
+
+		mustRun("is now a nurse", "role", "set", "frontdesk.kim", "nurse")
+		mustRun("@frontdesk.kim:clinic.test  nurse", "role", "list")
+		mustRun("care team oncology exists", "team", "create", "oncology")
+		mustRun("added @frontdesk.kim:clinic.test to care team oncology", "team", "add", "oncology", "frontdesk.kim")
+		mustRun("  @frontdesk.kim:clinic.test clinician", "team", "list")
+		mustRun("removed @frontdesk.kim:clinic.test", "team", "remove", "oncology", "@frontdesk.kim:clinic.test")
+		mustRun("deleted care team oncology", "team", "delete", "oncology")
+		mustRun("assigned @dr.okafor:clinic.test to @p.novak:clinic.test", "assign", "dr.okafor", "p.novak")
+		mustRun("@dr.okafor:clinic.test     @p.novak:clinic.test", "assignment", "list")
+		mustRun("unassigned", "unassign", "dr.okafor", "p.novak")
+		if _, err := ward("assign", "nurse.reyes", "p.novak"); err == nil || !strings.Contains(err.Error(), "not a provider") {
+			t.Fatalf("assigning a nurse as provider: %v", err)
+		}
+		out = mustRun("intake token it_", "token", "create", "--role", "patient", "--team", "cardiology", "--provider", "dr.okafor", "--uses", "3")
+		tokID := regexp.MustCompile(`it_[0-9a-f]+`).FindString(out)
+		mustRun(tokID+"  valid", "token", "list")
+		mustRun("revoked intake token "+tokID, "token", "revoke", tokID)
+		mustRun(tokID+"  revoked", "token", "list")
+		if _, err := ward("team", "add", "oncology"); !errors.Is(err, errUsage) {
+			t.Fatalf("missing argument: %v", err)
+		}
+	})
+}
