@@ -3,6 +3,7 @@ package e2ee
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -184,6 +185,18 @@ func (s *Service) DeviceListChanges(ctx context.Context, user id.UserID, from, t
 }
 
 func (s *Service) deviceLists(ctx context.Context, user id.UserID, from, to stream.Position) (changed, left []id.UserID, err error) {
+	// Most syncs cover only messages: when no device list and no membership
+	// changed anywhere in the range, skip the per-user work (it joins over
+	// all of the user's rooms).
+	var any int
+	err = s.db.Read.QueryRowContext(ctx, `SELECT 1 WHERE EXISTS (SELECT 1 FROM e2ee_device_list_changes
+		WHERE stream_pos > $1 AND stream_pos <= $2) OR EXISTS (SELECT 1 FROM membership_log
+		WHERE stream_pos > $1 AND stream_pos <= $2)`, from, to).Scan(&any)
+	if errors.Is(err, sql.ErrNoRows) {
+		return []id.UserID{}, []id.UserID{}, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("check device list changes: %w", err)
+	}
 	c, err := changedUsers(ctx, s.db.Read, user, from, to)
 	if err != nil {
 		return nil, nil, err

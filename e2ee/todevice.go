@@ -193,7 +193,11 @@ type SyncData struct {
 // range. The caller must put the whole ToDevice list into the response
 // whose next_batch is upto, and must not build a response without it when
 // ToDevice is not empty.
-func (s *Service) SyncData(ctx context.Context, user id.UserID, device id.DeviceID, since, upto stream.Position) (*SyncData, error) {
+//
+// initial is true for a sync without a since token: it carries no
+// device-list changes. A since of 0 is an incremental sync like any other
+// (a brand-new server's first next_batch is s0_0).
+func (s *Service) SyncData(ctx context.Context, user id.UserID, device id.DeviceID, since, upto stream.Position, initial bool) (*SyncData, error) {
 	out := &SyncData{
 		ToDevice:               []ToDeviceEvent{},
 		DeviceListsChanged:     []id.UserID{},
@@ -204,7 +208,7 @@ func (s *Service) SyncData(ctx context.Context, user id.UserID, device id.Device
 	if err := s.toDevice(ctx, user, device, since, upto, out); err != nil {
 		return nil, err
 	}
-	if since > 0 && since < upto {
+	if !initial && since < upto {
 		var err error
 		if out.DeviceListsChanged, out.DeviceListsLeft, err = s.deviceLists(ctx, user, since, upto); err != nil {
 			return nil, err

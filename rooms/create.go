@@ -143,6 +143,18 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 	if err != nil {
 		return "", err
 	}
+	// Read everything outside the write transaction: on PostgreSQL a read
+	// from the pool while holding the stream lock could wait for a
+	// connection held by a writer waiting for that lock.
+	inviteContent := make([]map[string]any, len(req.Invite))
+	for i, u := range req.Invite {
+		if inviteContent[i], err = s.memberContent(ctx, u, "invite", ""); err != nil {
+			return "", err
+		}
+		if req.IsDirect {
+			inviteContent[i]["is_direct"] = true
+		}
+	}
 
 	var roomID id.RoomID
 	err = s.commitAndWake(ctx, func(tx *sql.Tx, wake *wakeList) error {
@@ -248,15 +260,8 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 				return err
 			}
 		}
-		for _, u := range req.Invite {
-			content, err := s.memberContent(ctx, u, "invite", "")
-			if err != nil {
-				return err
-			}
-			if req.IsDirect {
-				content["is_direct"] = true
-			}
-			if err := send(event.StateMember.Type, string(u), content); err != nil {
+		for i, u := range req.Invite {
+			if err := send(event.StateMember.Type, string(u), inviteContent[i]); err != nil {
 				return err
 			}
 			wake.user(string(u))

@@ -90,11 +90,13 @@ func (v *viewer) canSee(e *Event) bool {
 		// An unknown value: a clinic errs on the side of showing less.
 		hv = "joined"
 	}
-	membership := before(v.memberships, e.Pos, "leave")
 	if e.Type == "m.room.member" && e.StateKey != nil && *e.StateKey == string(v.user) {
-		// One's own membership events are visible to oneself.
-		membership = e.Membership
+		// One's own membership events — the invite, the join, the leave,
+		// the kick or ban — are always visible to oneself: a client learns
+		// from them that it left (spec: /sync rooms.leave timeline).
+		return true
 	}
+	membership := before(v.memberships, e.Pos, "leave")
 	switch {
 	case membership == "join":
 		return true

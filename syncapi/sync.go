@@ -317,7 +317,7 @@ func (s *Service) build(ctx context.Context, req Request) (*Response, error) {
 
 // E2EESource is what /sync needs from e2ee.
 type E2EESource interface {
-	SyncData(ctx context.Context, user id.UserID, device id.DeviceID, since, upto stream.Position) (*e2ee.SyncData, error)
+	SyncData(ctx context.Context, user id.UserID, device id.DeviceID, since, upto stream.Position, initial bool) (*e2ee.SyncData, error)
 }
 
 // addE2EE fills to_device, device_lists and the key counts. To-device
@@ -327,7 +327,7 @@ func (s *Service) addE2EE(ctx context.Context, req Request, resp *Response, sinc
 	if s.E2EE == nil {
 		return nil
 	}
-	d, err := s.E2EE.SyncData(ctx, req.User, req.Device, since, upto)
+	d, err := s.E2EE.SyncData(ctx, req.User, req.Device, since, upto, req.Since == nil)
 	if err != nil {
 		return err
 	}

@@ -56,18 +56,33 @@ func IsPostgres(dsn string) bool {
 // SQLite file (created with its folder when missing).
 func Open(ctx context.Context, dsn string) (*DB, error) {
 	if IsPostgres(dsn) {
-		pool, err := sql.Open("pgx", dsn)
+		// Two pools: writers queue on the stream lock, and a reader must
+		// never wait for a connection held by such a writer (nor a writer
+		// that holds the lock for a reader's connection).
+		open := func(n int) (*sql.DB, error) {
+			pool, err := sql.Open("pgx", dsn)
+			if err != nil {
+				return nil, fmt.Errorf("open postgres: %w", err)
+			}
+			pool.SetMaxOpenConns(n)
+			pool.SetMaxIdleConns(n)
+			pool.SetConnMaxIdleTime(5 * time.Minute)
+			if err := pool.PingContext(ctx); err != nil {
+				pool.Close()
+				return nil, fmt.Errorf("connect to postgres: %w", err)
+			}
+			return pool, nil
+		}
+		write, err := open(10)
 		if err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return nil, err
 		}
-		pool.SetMaxOpenConns(20)
-		pool.SetMaxIdleConns(20)
-		pool.SetConnMaxIdleTime(5 * time.Minute)
-		if err := pool.PingContext(ctx); err != nil {
-			pool.Close()
-			return nil, fmt.Errorf("connect to postgres: %w", err)
+		read, err := open(20)
+		if err != nil {
+			write.Close()
+			return nil, err
 		}
-		return &DB{Read: pool, write: pool, Dialect: Postgres}, nil
+		return &DB{Read: read, write: write, Dialect: Postgres}, nil
 	}
 	path := strings.TrimPrefix(dsn, "sqlite://")
 	path = strings.TrimPrefix(path, "file:")

@@ -69,6 +69,7 @@ CREATE TABLE membership_log (
     PRIMARY KEY (room_id, user_id, stream_pos)
 );
 CREATE INDEX membership_log_user ON membership_log (user_id, stream_pos);
+CREATE INDEX membership_log_pos ON membership_log (stream_pos);
 
 CREATE TABLE txn_ids (
     user_id    TEXT NOT NULL,
