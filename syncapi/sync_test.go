@@ -292,8 +292,15 @@ func TestTypingReceiptsAndMembership(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp = rawSync(t, bob, since, 0, "")
-		if _, ok := resp.Rooms.Leave[room]; !ok {
+		lr, ok := resp.Rooms.Leave[room]
+		if !ok {
 			t.Fatalf("kicked bob does not see the room under leave")
+		}
+		// The leave section's timeline ends with the leave itself: that is
+		// how a client learns it left (spec: /sync rooms.leave).
+		if n := len(lr.Timeline.Events); n == 0 || lr.Timeline.Events[n-1].GetStateKey() != string(bob.UserID) ||
+			lr.Timeline.Events[n-1].Content.Raw["membership"] != "leave" {
+			t.Fatalf("kicked bob's leave timeline lacks his leave event")
 		}
 		if _, ok := resp.Rooms.Join[room]; ok {
 			t.Fatalf("kicked bob still sees the room under join")
@@ -386,6 +393,40 @@ func TestRestartKeepsEverything(t *testing.T) {
 		jr := resp.Rooms.Join[room]
 		if jr == nil || len(jr.Timeline.Events) != 1 || jr.Timeline.Events[0].ID != next.EventID {
 			t.Fatalf("incremental sync after restart did not give exactly the new message")
+		}
+	})
+}
+
+// TestConcurrentRoomCreation: many createRoom calls with invites at once
+// all succeed (on PostgreSQL this once deadlocked on the connection pool
+// while holding the stream lock), and every invitee sees every invite.
+func TestConcurrentRoomCreation(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		ctx := context.Background()
+		alice, bob := register(t, ts, "alice"), register(t, ts, "bob")
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+				defer cancel()
+				_, err := alice.CreateRoom(cctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("createRoom: %v", err)
+			}
+		}
+		if got := len(rawSync(t, bob, "", 0, "").Rooms.Invite); got != n {
+			t.Fatalf("bob sees %d invites, want %d", got, n)
 		}
 	})
 }
