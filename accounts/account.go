@@ -7,6 +7,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
 )
 
 // ChangePassword sets a new password after User-Interactive Auth with the
@@ -32,6 +34,11 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, newPassword 
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE user_id = $2`, hash, sess.UserID); err != nil {
 			return fmt.Errorf("set password: %w", err)
+		}
+		if err := s.record(ctx, tx, audit.Entry{Action: audit.ActionPasswordChange, ActorUser: string(sess.UserID),
+			ActorDevice: string(sess.DeviceID), TargetUser: string(sess.UserID),
+			Detail: map[string]string{"logout_devices": fmt.Sprint(logoutDevices)}}); err != nil {
+			return err
 		}
 		if !logoutDevices {
 			return nil
@@ -77,7 +84,11 @@ func (s *Service) Deactivate(ctx context.Context, sess Session, auth *AuthData) 
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET deactivated = $1, password_hash = '' WHERE user_id = $2`, true, sess.UserID); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		return deleteAllDevices(ctx, tx, sess.UserID, "")
+		if err := deleteAllDevices(ctx, tx, sess.UserID, ""); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.Entry{Action: audit.ActionDeactivate, ActorUser: string(sess.UserID),
+			ActorDevice: string(sess.DeviceID), TargetUser: string(sess.UserID)})
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
 )
 
 // Device is one of a user's sessions as the device list shows it.
@@ -109,13 +111,26 @@ func (s *Service) DeleteDevice(ctx context.Context, sess Session, device id.Devi
 }
 
 func (s *Service) deleteDevices(ctx context.Context, user id.UserID, devices []id.DeviceID) error {
+	return s.deleteDevicesAs(ctx, user, devices, audit.ActionDeviceDelete)
+}
+
+// deleteDevicesAs deletes devices, recording each one that existed under
+// action (a logout, or a device deletion).
+func (s *Service) deleteDevicesAs(ctx context.Context, user id.UserID, devices []id.DeviceID, action string) error {
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, d := range devices {
 			if err := deleteDeviceTokens(ctx, tx, user, d); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`, user, d); err != nil {
+			res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE user_id = $1 AND device_id = $2`, user, d)
+			if err != nil {
 				return fmt.Errorf("delete device: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				if err := s.record(ctx, tx, audit.Entry{Action: action, TargetUser: string(user),
+					Detail: map[string]string{"device_id": string(d)}}); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

@@ -13,6 +13,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
 )
 
 var errMissingParam = mautrix.RespError{ErrCode: "M_MISSING_PARAM", StatusCode: 400}
@@ -61,12 +63,17 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Credentials, err
 	}
 	u, err := s.verifyPassword(ctx, user, req.Password)
 	if err != nil {
+		s.auditLoginFailure(ctx, user, err)
 		return Credentials{}, err
 	}
 	var c Credentials
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		c, err = s.startSession(ctx, tx, u.userID, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.Entry{Action: audit.ActionLogin, ActorUser: string(c.UserID),
+			ActorDevice: string(c.DeviceID), TokenID: audit.TokenID(c.AccessToken)})
 	})
 	return c, err
 }

@@ -29,6 +29,8 @@ type Service struct {
 	notifier *stream.Notifier
 	limiter  *rateLimiter
 	now      func() time.Time
+	// Audit records logins, sessions and account changes; nil: no audit.
+	Audit Auditor
 
 	// OnProfileChange, when set, is called after a user's display name or
 	// avatar changed (the rooms package updates member events from it).

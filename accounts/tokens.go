@@ -13,6 +13,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
 )
 
 // lastSeenEvery is how often a token's use is written down: often enough
@@ -75,6 +77,9 @@ func (s *Service) startSession(ctx context.Context, tx *sql.Tx, user id.UserID, 
 		if err := deleteDeviceTokens(ctx, tx, user, device); err != nil {
 			return Credentials{}, err
 		}
+	} else if err := s.record(ctx, tx, audit.Entry{Action: audit.ActionDeviceAdd, ActorUser: string(user),
+		ActorDevice: string(device), TargetUser: string(user)}); err != nil {
+		return Credentials{}, err
 	}
 	return s.issueTokens(ctx, tx, user, device, withRefresh, "")
 }
@@ -257,8 +262,16 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials
 			return err
 		}
 		c, err = s.issueTokens(ctx, tx, id.UserID(user), id.DeviceID(device), true, h)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.Entry{Action: audit.ActionTokenRefresh, ActorUser: user, ActorDevice: device,
+			TokenID: audit.TokenID(c.AccessToken), Detail: map[string]string{"refresh_token_id": audit.TokenID(refreshToken)}})
 	})
+	if err != nil && errors.Is(err, bad) {
+		s.recordAlone(ctx, audit.Entry{Action: audit.ActionTokenRefresh, Outcome: audit.Failed,
+			TokenID: audit.TokenID(refreshToken), Reason: "unknown refresh token"})
+	}
 	return c, err
 }
 
@@ -266,7 +279,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials
 //
 // Spec: client-server-api POST /logout.
 func (s *Service) Logout(ctx context.Context, sess Session) error {
-	return s.deleteDevices(ctx, sess.UserID, []id.DeviceID{sess.DeviceID})
+	return s.deleteDevicesAs(ctx, sess.UserID, []id.DeviceID{sess.DeviceID}, audit.ActionLogout)
 }
 
 // LogoutAll ends every session of the caller's account.
@@ -274,7 +287,10 @@ func (s *Service) Logout(ctx context.Context, sess Session) error {
 // Spec: client-server-api POST /logout/all.
 func (s *Service) LogoutAll(ctx context.Context, user id.UserID) error {
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		return deleteAllDevices(ctx, tx, user, "")
+		if err := deleteAllDevices(ctx, tx, user, ""); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.Entry{Action: audit.ActionLogoutAll, TargetUser: string(user)})
 	})
 }
 

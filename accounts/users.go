@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -74,6 +75,14 @@ func (s *Service) createUser(ctx context.Context, tx *sql.Tx, localpart, passwor
 	}
 	if err != nil {
 		return "", fmt.Errorf("insert user: %w", err)
+	}
+	e := audit.Entry{Action: audit.ActionRegister, TargetUser: string(uid), Detail: map[string]string{"admin": fmt.Sprint(admin)}}
+	if r := audit.RequestFrom(ctx); r == nil || r.User == "" {
+		// Self-registration: the new account is its own actor.
+		e.ActorUser = string(uid)
+	}
+	if err := s.record(ctx, tx, e); err != nil {
+		return "", err
 	}
 	return uid, nil
 }

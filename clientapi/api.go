@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/accounts"
+	"ward/audit"
 	"ward/e2ee"
 	"ward/internal/config"
 	"ward/media"
@@ -33,6 +34,8 @@ type API struct {
 	Media    *media.Service
 	// Policy is the clinic policy; nil when switched off.
 	Policy *policy.Service
+	// Audit is the audit trail (admin endpoints read it and record to it).
+	Audit *audit.Recorder
 	// Observe, when set, is told of every finished request (for metrics).
 	Observe func(route, method string, status int, seconds float64)
 }
@@ -81,6 +84,9 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 		if err != nil {
 			a.writeError(w, r, err)
 			return
+		}
+		if ar := audit.RequestFrom(r.Context()); ar != nil {
+			ar.User, ar.Device = string(s.UserID), string(s.DeviceID)
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), sessionKey, s)))
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"maunium.net/go/mautrix"
+
+	"ward/audit"
 )
 
 // statusRecorder remembers the status a handler wrote.
@@ -51,6 +53,8 @@ func (a *API) outer(next http.Handler) http.Handler {
 		start := time.Now()
 		rid := newRequestID()
 		ctx := context.WithValue(r.Context(), requestIDKey, rid)
+		// What the audit trail records of every action this request causes.
+		ctx = audit.WithRequest(ctx, &audit.Request{ID: rid, RemoteAddr: remoteAddr(r), UserAgent: r.UserAgent()})
 		// The router fills in the matched route template (see recordRoute);
 		// the outer middleware runs before matching and cannot see it.
 		ctx = context.WithValue(ctx, routeKey, new(string))

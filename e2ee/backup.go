@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -149,7 +150,11 @@ func (s *Service) CreateBackupVersion(ctx context.Context, user id.UserID, b Bac
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO e2ee_backup_versions (user_id, version, algorithm, auth_data, etag, deleted)
 				VALUES ($1, $2, $3, $4, $5, $6)`, user, version, b.Algorithm, string(b.AuthData), 0, false)
-			return err
+			if err != nil {
+				return err
+			}
+			return s.record(ctx, tx, audit.ActionKeyBackup, user, map[string]string{"change": "create version",
+				"version": strconv.FormatInt(version, 10), "algorithm": b.Algorithm})
 		})
 		if !db.IsUniqueViolation(err) {
 			break
@@ -226,9 +231,11 @@ func (s *Service) UpdateBackupVersion(ctx context.Context, user id.UserID, versi
 		if alg != b.Algorithm {
 			return mautrix.MInvalidParam.WithMessage("Algorithm does not match")
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE e2ee_backup_versions SET auth_data = $3 WHERE user_id = $1 AND version = $2`,
-			user, v, string(b.AuthData))
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE e2ee_backup_versions SET auth_data = $3 WHERE user_id = $1 AND version = $2`,
+			user, v, string(b.AuthData)); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, audit.ActionKeyBackup, user, map[string]string{"change": "update version", "version": version})
 	})
 }
 
@@ -251,7 +258,7 @@ func (s *Service) DeleteBackupVersion(ctx context.Context, user id.UserID, versi
 		if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_backup_keys WHERE user_id = $1 AND version = $2`, user, v); err != nil {
 			return fmt.Errorf("delete backup keys: %w", err)
 		}
-		return nil
+		return s.record(ctx, tx, audit.ActionKeyBackup, user, map[string]string{"change": "delete version", "version": version})
 	})
 }
 
@@ -363,6 +370,7 @@ func (s *Service) PutBackupKeys(ctx context.Context, user id.UserID, version str
 			return err
 		}
 		changed := false
+		stored := 0
 		for room, rb := range rooms {
 			for session, k := range rb.Sessions {
 				var oldVerified bool
@@ -387,10 +395,15 @@ func (s *Service) PutBackupKeys(ctx context.Context, user id.UserID, version str
 					return fmt.Errorf("store backup key: %w", err)
 				}
 				changed = true
+				stored++
 			}
 		}
 		out, err = finishUpdate(ctx, tx, user, cur, etag, changed)
-		return err
+		if err != nil || !changed {
+			return err
+		}
+		return s.record(ctx, tx, audit.ActionKeyBackup, user, map[string]string{"change": "store keys",
+			"version": strconv.FormatInt(cur, 10), "keys": strconv.Itoa(stored)})
 	})
 	if err != nil {
 		return nil, err
@@ -476,7 +489,11 @@ func (s *Service) DeleteBackupKeys(ctx context.Context, user id.UserID, version,
 		}
 		deleted, _ := res.RowsAffected()
 		out, err = finishUpdate(ctx, tx, user, v, etag, deleted > 0)
-		return err
+		if err != nil || deleted == 0 {
+			return err
+		}
+		return s.record(ctx, tx, audit.ActionKeyBackup, user, map[string]string{"change": "delete keys",
+			"version": version, "keys": strconv.FormatInt(deleted, 10)})
 	})
 	if err != nil {
 		return nil, err

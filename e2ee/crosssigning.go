@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -169,7 +171,14 @@ func (s *Service) UploadCrossSigningKeys(ctx context.Context, user id.UserID, re
 			}
 		}
 		changed = true
-		return recordChange(ctx, tx, user)
+		if err := recordChange(ctx, tx, user); err != nil {
+			return err
+		}
+		usages := make([]string, len(todo))
+		for i, u := range todo {
+			usages[i] = string(u.usage)
+		}
+		return s.record(ctx, tx, audit.ActionCrossSigning, user, map[string]string{"keys": strings.Join(usages, ",")})
 	})
 	if err != nil {
 		return err
@@ -302,7 +311,10 @@ func (s *Service) UploadSignatures(ctx context.Context, caller id.UserID, body m
 				return err
 			}
 		}
-		return nil
+		if len(accepted) == 0 {
+			return nil
+		}
+		return s.record(ctx, tx, audit.ActionCrossSigning, caller, map[string]string{"signatures": strconv.Itoa(len(accepted))})
 	})
 	if err != nil {
 		return nil, err

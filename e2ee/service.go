@@ -15,6 +15,8 @@ type Service struct {
 	notifier   *stream.Notifier
 	serverName string
 	now        func() time.Time
+	// Audit records cross-signing and key-backup changes; nil: no audit.
+	Audit Auditor
 }
 
 // New returns the e2ee service for the server named serverName.

@@ -12,9 +12,10 @@ import (
 
 // recordAdminAction is the one place every admin action is recorded: the
 // command line, the admin HTTP API and the roster import all come through
-// here. It logs now; the audit trail will append to its hash chain here.
+// here, into the log and the audit trail.
 func (s *Service) recordAdminAction(ctx context.Context, actor, action, target string) {
 	s.log.InfoContext(ctx, "admin action", "actor", actor, "action", action, "target", target)
+	s.auditAdmin(ctx, actor, action, target)
 }
 
 // Admin makes changes of facts on behalf of one admin (a user ID, or a

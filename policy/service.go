@@ -36,6 +36,8 @@ type Service struct {
 	db  *db.DB
 	log *slog.Logger
 	now func() time.Time
+	// Audit records every denial and admin action; nil: no audit.
+	Audit Auditor
 }
 
 // New returns the policy service.
@@ -122,6 +124,7 @@ func (s *Service) People(ctx context.Context, users ...id.UserID) (map[id.UserID
 // refuse turns a denial into the client's 403 and logs the decision.
 func (s *Service) refuse(ctx context.Context, actor id.UserID, action string, d Decision) error {
 	s.log.InfoContext(ctx, "policy denied", "actor", actor, "action", action, "rule", d.Rule, "reason", d.Reason)
+	s.auditDenial(ctx, actor, action, d)
 	return mautrix.MForbidden.WithMessage("Refused by clinic policy: %s", d.Reason)
 }
 

@@ -228,6 +228,9 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 			return nil, err
 		}
 	}
+	if err := s.auditEvent(ctx, tx, r, p, e); err != nil {
+		return nil, err
+	}
 	if p.StateKey != nil {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, stream_pos, membership)
 			VALUES ($1, $2, $3, $4, $5, $6)

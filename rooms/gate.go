@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -74,6 +75,7 @@ func (s *Service) checkMembership(ctx context.Context, sender, target id.UserID,
 	if s.gate == nil || (membership != "invite" && membership != "join" && membership != "knock") {
 		return nil
 	}
+	ctx = audit.WithTargetUser(audit.WithRoom(ctx, string(roomID)), string(target))
 	f, err := s.facts(ctx, s.db.Read, roomID)
 	if err != nil {
 		// Unknown room: the append will answer properly.
@@ -102,6 +104,7 @@ func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.Roo
 	if s.gate == nil {
 		return nil
 	}
+	ctx = audit.WithRoom(ctx, string(roomID))
 	f, err := s.facts(ctx, s.db.Read, roomID)
 	if err != nil {
 		return nil

@@ -50,6 +50,8 @@ type Service struct {
 	gate              Gate
 	purposeType       string
 	encryptScheduling bool
+	// audit records every appended event; nil: no audit.
+	audit Auditor
 }
 
 // Options configure the rooms service.
@@ -68,6 +70,8 @@ type Options struct {
 	// EncryptSchedulingRooms: scheduling rooms are encrypted from creation
 	// too (clinical rooms always are while the policy is on).
 	EncryptSchedulingRooms bool
+	// Audit, when set, records every appended event in its transaction.
+	Audit Auditor
 }
 
 // New loads (or, on first start, creates and stores) the server's event
@@ -77,7 +81,7 @@ func New(ctx context.Context, d *db.DB, n *stream.Notifier, opts Options) (*Serv
 		db: d, notifier: n, log: opts.Log, serverName: opts.ServerName,
 		defaultVersion: id.RoomVersion(opts.DefaultRoomVersion), profiles: opts.Profiles,
 		now: time.Now, observer: opts.Observer, gate: opts.Gate, purposeType: opts.PurposeEventType,
-		encryptScheduling: opts.EncryptSchedulingRooms,
+		encryptScheduling: opts.EncryptSchedulingRooms, audit: opts.Audit,
 	}
 	if s.purposeType == "" {
 		s.purposeType = "org.ward.room.purpose"

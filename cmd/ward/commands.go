@@ -177,6 +177,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 
 // admin runs the operator's commands that act on the database directly.
 func admin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if handled, err := adminAudit(ctx, args, getenv, stdout, stderr); handled {
+		return err
+	}
 	if len(args) >= 2 && args[0] == "user" && args[1] == "create" {
 		return adminUserCreate(ctx, args[2:], getenv, stdin, stdout, stderr)
 	}

@@ -17,6 +17,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/accounts"
+	"ward/audit"
 	"ward/clientapi"
 	"ward/e2ee"
 	"ward/internal/config"
@@ -35,6 +36,8 @@ type Server struct {
 	DB       *db.DB
 	Log      *slog.Logger
 	Notifier *stream.Notifier
+	// Audit is the audit trail every domain records into.
+	Audit    *audit.Recorder
 	Accounts *accounts.Service
 	Rooms    *rooms.Service
 	Sync     *syncapi.Service
@@ -76,7 +79,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		log.Info("applied migrations", "migrations", applied)
 	}
 	n := stream.NewNotifier()
-	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n}
+	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n, Audit: audit.New(d, log)}
 	s.Accounts = accounts.New(d, cfg, n)
 	var gate rooms.Gate
 	if cfg.Policy == "on" {
@@ -96,7 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Media, err = media.New(d, media.Options{
 		ServerName: cfg.ServerName, DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes,
 		QuotaBytes: cfg.MediaQuotaBytes, URLPreviews: cfg.URLPreviews, Profiles: s.Accounts, Log: log,
-		ProfileVisible: profileVisible,
+		ProfileVisible: profileVisible, Audit: mediaAudit{s.Audit},
 	})
 	if err != nil {
 		d.Close()
@@ -105,7 +108,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Rooms, err = rooms.New(ctx, d, n, rooms.Options{
 		ServerName: cfg.ServerName, DefaultRoomVersion: cfg.DefaultRoomVersion, Profiles: s.Accounts, Log: log,
 		Observer: s.Media, Gate: gate, PurposeEventType: policy.PurposeEventType,
-		EncryptSchedulingRooms: cfg.EncryptSchedulingRooms,
+		EncryptSchedulingRooms: cfg.EncryptSchedulingRooms, Audit: s.Audit,
 	})
 	if err != nil {
 		d.Close()
@@ -118,6 +121,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.E2EE = e2ee.New(d, n, cfg.ServerName)
 	s.Accounts.OnDevicesDeleted = s.E2EE.DevicesDeleted
 	s.Sync.E2EE = s.E2EE
+	s.Accounts.Audit, s.E2EE.Audit = s.Audit, s.Audit
+	if s.Policy != nil {
+		s.Policy.Audit = s.Audit
+	}
 	return s, nil
 }
 
@@ -134,7 +141,7 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 	}
 	api := &clientapi.API{
 		Config: s.Config, Log: s.Log,
-		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy,
+		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy, Audit: s.Audit,
 		Observe: record,
 	}
 	return s.withPprof(api.Handler(), true)

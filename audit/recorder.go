@@ -1,0 +1,133 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"ward/internal/db"
+)
+
+// Recorder appends entries to the trail. A nil *Recorder records nothing.
+type Recorder struct {
+	db  *db.DB
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns a recorder writing to d.
+func New(d *db.DB, log *slog.Logger) *Recorder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Recorder{db: d, log: log, now: time.Now}
+}
+
+// Record appends e inside tx, the transaction of the action it records:
+// both commit, or neither. Empty request fields are filled from ctx (see
+// WithRequest). Call it late in the transaction (see the package
+// documentation on lock order).
+func (r *Recorder) Record(ctx context.Context, tx *sql.Tx, e Entry) error {
+	if r == nil {
+		return nil
+	}
+	fill(ctx, &e)
+	_, err := r.append(ctx, tx, e)
+	return err
+}
+
+// RecordAlone appends e in a transaction of its own: for denials, failures
+// and reads, which write nothing else. Never call it while holding a write
+// transaction (SQLite has one writer).
+func (r *Recorder) RecordAlone(ctx context.Context, e Entry) error {
+	if r == nil {
+		return nil
+	}
+	fill(ctx, &e)
+	// A denial is recorded even when the client has gone away.
+	ctx = context.WithoutCancel(ctx)
+	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		_, err := r.append(ctx, tx, e)
+		return err
+	})
+	if err != nil {
+		r.log.ErrorContext(ctx, "audit entry not recorded", "action", e.Action, "error", err)
+	}
+	return err
+}
+
+// append takes the head, chains e onto it and stores it.
+func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
+	// The UPDATE takes the head row's lock until commit: entries are
+	// numbered and chained in commit order.
+	if err := tx.QueryRowContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).
+		Scan(&e.Seq, &e.PrevHash); err != nil {
+		return e, fmt.Errorf("audit: take head: %w", err)
+	}
+	if e.Time.IsZero() {
+		e.Time = r.now()
+	}
+	e.Time = time.UnixMilli(e.Time.UnixMilli()).UTC()
+	e.normalise()
+	e.Hash = e.ComputeHash()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (seq, ts, actor_user, actor_device, remote_addr, user_agent,
+		action, target_user, room_id, event_id, event_type, media_id, team, token_id, outcome, reason, request_id,
+		detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		e.Seq, e.Time.UnixMilli(), e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent,
+		e.Action, e.TargetUser, e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID,
+		string(e.Outcome), e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash); err != nil {
+		return e, fmt.Errorf("audit: insert entry: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, e.Hash); err != nil {
+		return e, fmt.Errorf("audit: move head: %w", err)
+	}
+	return e, nil
+}
+
+// Checkpoint is a point of the chain: an entry's sequence number and hash.
+// Its text form is "<seq>:<hash>".
+type Checkpoint struct {
+	Seq  int64
+	Hash string
+}
+
+func (c Checkpoint) String() string { return fmt.Sprintf("%d:%s", c.Seq, c.Hash) }
+
+// ParseCheckpoint reads the text form of a checkpoint.
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	var c Checkpoint
+	var hash string
+	if _, err := fmt.Sscanf(s, "%d:%s", &c.Seq, &hash); err != nil || c.Seq < 0 || len(hash) != 64 && !(c.Seq == 0 && hash == "") {
+		return c, fmt.Errorf("a checkpoint is <seq>:<sha256 hex>, got %q", s)
+	}
+	c.Hash = hash
+	return c, nil
+}
+
+// Head is the latest entry's checkpoint, as the head row records it.
+func (r *Recorder) Head(ctx context.Context) (Checkpoint, error) {
+	var c Checkpoint
+	err := r.db.Read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash)
+	if err != nil {
+		return c, fmt.Errorf("audit: read head: %w", err)
+	}
+	return c, nil
+}
+
+const entryColumns = `seq, ts, actor_user, actor_device, remote_addr, user_agent, action, target_user, room_id,
+	event_id, event_type, media_id, team, token_id, outcome, reason, request_id, detail, prev_hash, hash`
+
+func scanEntry(rows interface{ Scan(...any) error }) (Entry, error) {
+	var e Entry
+	var ts int64
+	var outcome string
+	err := rows.Scan(&e.Seq, &ts, &e.ActorUser, &e.ActorDevice, &e.RemoteAddr, &e.UserAgent, &e.Action, &e.TargetUser,
+		&e.RoomID, &e.EventID, &e.EventType, &e.MediaID, &e.Team, &e.TokenID, &outcome, &e.Reason, &e.RequestID,
+		&e.detail, &e.PrevHash, &e.Hash)
+	e.Time = time.UnixMilli(ts).UTC()
+	e.Outcome = Outcome(outcome)
+	e.Detail = decodeDetail(e.detail)
+	return e, err
+}

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"context"
+	"crypto/ed25519"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Report is the outcome of Verify.
+type Report struct {
+	// OK: every entry present hashes to its stored hash, links to the one
+	// before it, the sequence has no gap, the head row agrees with the last
+	// entry and any kept checkpoint is still on the chain.
+	OK bool
+	// Entries is how many entries were checked; First and Last their range.
+	Entries     int64
+	First, Last int64
+	// Truncated is the last entry removed by a signed truncation (0: none).
+	Truncated int64
+	Head      Checkpoint
+	// BadSeq names the first entry that was altered, removed, inserted or
+	// moved; Problem says what was found.
+	BadSeq  int64
+	Problem string
+}
+
+func (r Report) String() string {
+	if !r.OK {
+		return fmt.Sprintf("audit trail BROKEN at entry %d: %s", r.BadSeq, r.Problem)
+	}
+	if r.Entries == 0 {
+		if r.Truncated > 0 {
+			return fmt.Sprintf("audit trail whole: no entries (entries up to %d removed by a signed truncation)", r.Truncated)
+		}
+		return "audit trail whole: no entries yet"
+	}
+	s := fmt.Sprintf("audit trail whole up to entry %d (%d entries checked, head %s)", r.Last, r.Entries, r.Head)
+	if r.Truncated > 0 {
+		s += fmt.Sprintf("; entries up to %d removed by a signed truncation", r.Truncated)
+	}
+	return s
+}
+
+func (r *Report) fail(seq int64, format string, args ...any) Report {
+	r.OK = false
+	r.BadSeq = seq
+	r.Problem = fmt.Sprintf(format, args...)
+	return *r
+}
+
+// Verify walks the chain from its first entry to its last and reports the
+// first entry that breaks it. kept, when not nil, is a checkpoint taken
+// earlier and kept apart from the database: the entry it names must still
+// be there with the same hash, which a truncated or rewritten tail fails.
+func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error) {
+	rep := Report{OK: true}
+	head, err := r.Head(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Head = head
+	trunc, err := r.latestTruncation(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_log ORDER BY seq`)
+	if err != nil {
+		return rep, fmt.Errorf("audit: read trail: %w", err)
+	}
+	defer rows.Close()
+	var prev *Entry
+	var keptSeen bool
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return rep, fmt.Errorf("audit: read entry: %w", err)
+		}
+		if prev == nil {
+			rep.First = e.Seq
+			if e.Seq != 1 || e.PrevHash != "" {
+				if trunc == nil {
+					if e.Seq > 1 {
+						return rep.fail(1, "entries 1 to %d are missing and no signed truncation removed them", e.Seq-1), nil
+					}
+					return rep.fail(e.Seq, "the first entry does not start the chain"), nil
+				}
+				if err := r.checkTruncation(ctx, trunc); err != nil {
+					return rep.fail(trunc.Seq, "truncation entry: %v", err), nil
+				}
+				through, _ := strconv.ParseInt(trunc.Detail["through_seq"], 10, 64)
+				if e.Seq != through+1 {
+					return rep.fail(through+1, "the latest signed truncation removed entries up to %d, but the trail starts at %d", through, e.Seq), nil
+				}
+				if e.PrevHash != trunc.Detail["through_hash"] {
+					return rep.fail(e.Seq, "entry %d does not continue where the signed truncation ended", e.Seq), nil
+				}
+				rep.Truncated = through
+			}
+		} else {
+			if e.Seq != prev.Seq+1 {
+				if e.Seq-prev.Seq == 2 {
+					return rep.fail(prev.Seq+1, "entry %d was removed", prev.Seq+1), nil
+				}
+				return rep.fail(prev.Seq+1, "entries %d to %d were removed", prev.Seq+1, e.Seq-1), nil
+			}
+		}
+		if e.ComputeHash() != e.Hash {
+			return rep.fail(e.Seq, "entry %d was altered (its content does not match its hash)", e.Seq), nil
+		}
+		if prev != nil && e.PrevHash != prev.Hash {
+			return rep.fail(e.Seq, "entry %d does not follow entry %d (inserted or moved, or %d re-hashed after an alteration)",
+				e.Seq, prev.Seq, prev.Seq), nil
+		}
+		if kept != nil && e.Seq == kept.Seq {
+			keptSeen = true
+			if e.Hash != kept.Hash {
+				return rep.fail(e.Seq, "entry %d differs from the kept checkpoint (the chain was rewritten from here or earlier)", e.Seq), nil
+			}
+		}
+		rep.Entries++
+		rep.Last = e.Seq
+		prev = &e
+	}
+	if err := rows.Err(); err != nil {
+		return rep, fmt.Errorf("audit: read trail: %w", err)
+	}
+	if prev == nil && trunc == nil && head.Seq > 0 {
+		return rep.fail(1, "all %d entries were removed", head.Seq), nil
+	}
+	switch {
+	case rep.Last < head.Seq:
+		if head.Seq-rep.Last == 1 {
+			return rep.fail(rep.Last+1, "entry %d, the last, was removed (the head names %d)", head.Seq, head.Seq), nil
+		}
+		return rep.fail(rep.Last+1, "entries %d to %d at the tail were removed (the head names %d)", rep.Last+1, head.Seq, head.Seq), nil
+	case rep.Last > head.Seq:
+		return rep.fail(head.Seq+1, "entries %d to %d lie past the head (inserted)", head.Seq+1, rep.Last), nil
+	case prev != nil && prev.Hash != head.Hash:
+		return rep.fail(prev.Seq, "entry %d does not match the head row", prev.Seq), nil
+	}
+	if kept != nil && kept.Seq > 0 && !keptSeen {
+		switch {
+		case kept.Seq > rep.Last:
+			return rep.fail(rep.Last+1, "the kept checkpoint names entry %d, but the trail ends at %d: the tail was truncated", kept.Seq, rep.Last), nil
+		case kept.Seq > rep.Truncated:
+			return rep.fail(kept.Seq, "entry %d of the kept checkpoint is missing", kept.Seq), nil
+		}
+		// Older than a signed truncation: removed properly.
+	}
+	return rep, nil
+}
+
+// latestTruncation is the newest truncation entry, or nil.
+func (r *Recorder) latestTruncation(ctx context.Context) (*Entry, error) {
+	row := r.db.Read.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1`, ActionTruncate)
+	e, err := scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audit: read truncation: %w", err)
+	}
+	return &e, nil
+}
+
+// checkTruncation checks a truncation entry's signature with the server key
+// it names.
+func (r *Recorder) checkTruncation(ctx context.Context, e *Entry) error {
+	keyID := e.Detail["key_id"]
+	var seed []byte
+	err := r.db.Read.QueryRowContext(ctx, `SELECT seed FROM server_keys WHERE key_id = $1`, keyID).Scan(&seed)
+	if err != nil {
+		return fmt.Errorf("signing key %q not found", keyID)
+	}
+	sig, err := base64.RawStdEncoding.DecodeString(e.Detail["signature"])
+	if err != nil {
+		return errors.New("unreadable signature")
+	}
+	through, _ := strconv.ParseInt(e.Detail["through_seq"], 10, 64)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+	if !ed25519.Verify(pub, truncationMessage(through, e.Detail["through_hash"]), sig) {
+		return errors.New("bad signature")
+	}
+	return nil
+}
+
+func truncationMessage(through int64, hash string) []byte {
+	return fmt.Appendf(nil, "ward-audit-truncation\n%d\n%s\n", through, hash)
+}

@@ -1,0 +1,123 @@
+package rooms
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/tidwall/gjson"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
+)
+
+// Auditor records an action inside the transaction that performs it. A nil
+// Auditor records nothing.
+type Auditor interface {
+	Record(ctx context.Context, tx *sql.Tx, e audit.Entry) error
+}
+
+// auditEvent records an appended event in its transaction: room, event id,
+// type, sender and the room's joined members before the event applies (the
+// recipients). Member events are recorded as the membership change they
+// are; never the content.
+func (s *Service) auditEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p proto, e *Event) error {
+	if s.audit == nil {
+		return nil
+	}
+	entry := audit.Entry{
+		ActorUser: string(p.Sender), ActorDevice: string(p.TxnDevice), Action: audit.ActionEventSend,
+		RoomID: string(r.ID), EventID: string(e.ID), EventType: p.Type,
+	}
+	switch p.Type {
+	case event.StateCreate.Type:
+		entry.Action = audit.ActionRoomCreate
+		entry.Detail = map[string]string{"room_version": string(r.Version)}
+		return s.audit.Record(ctx, tx, entry)
+	case event.EventRedaction.Type:
+		entry.Action = audit.ActionRedact
+	case event.StateMember.Type:
+		if p.StateKey != nil {
+			entry.TargetUser = *p.StateKey
+			prev, err := previousMembership(ctx, tx, r.ID, *p.StateKey)
+			if err != nil {
+				return err
+			}
+			entry.Action = membershipAction(e.Membership, prev, string(p.Sender) != *p.StateKey)
+			if reason := gjson.GetBytes(p.Content, "reason"); reason.Type == gjson.String && e.Membership != "join" {
+				// A kick or ban reason is the moderator's note, not a message.
+				entry.Reason = reason.Str
+			}
+		}
+	}
+	members, err := joinedMembers(ctx, tx, r.ID)
+	if err != nil {
+		return err
+	}
+	entry.Detail = audit.RecipientsDetail(members, int64(e.Pos))
+	if e.StateKey != nil && p.Type != event.StateMember.Type {
+		entry.Detail["state_key"] = *e.StateKey
+	}
+	if p.Redacts != "" {
+		entry.Detail["redacts"] = string(p.Redacts)
+	} else if r := gjson.GetBytes(p.Content, "redacts"); p.Type == event.EventRedaction.Type && r.Type == gjson.String {
+		entry.Detail["redacts"] = r.Str
+	}
+	return s.audit.Record(ctx, tx, entry)
+}
+
+func membershipAction(membership, prev string, byOther bool) string {
+	switch membership {
+	case "invite":
+		return audit.ActionInvite
+	case "join":
+		return audit.ActionJoin
+	case "ban":
+		return audit.ActionBan
+	case "knock":
+		return audit.ActionKnock
+	case "leave":
+		switch {
+		case prev == "ban":
+			return audit.ActionUnban
+		case byOther && prev != "invite" && prev != "knock":
+			return audit.ActionKick
+		}
+		return audit.ActionLeave
+	}
+	return audit.ActionEventSend
+}
+
+// previousMembership reads target's membership before the event applies.
+func previousMembership(ctx context.Context, tx *sql.Tx, roomID id.RoomID, target string) (string, error) {
+	var m sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT membership FROM current_state WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2`,
+		string(roomID), target).Scan(&m)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("audit: read membership: %w", err)
+	}
+	return m.String, nil
+}
+
+// joinedMembers lists the room's joined members.
+func joinedMembers(ctx context.Context, tx *sql.Tx, roomID id.RoomID) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT state_key FROM current_state WHERE room_id = $1 AND type = 'm.room.member'
+		AND membership = 'join'`, string(roomID))
+	if err != nil {
+		return nil, fmt.Errorf("audit: read members: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
