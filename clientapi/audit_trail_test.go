@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"maunium.net/go/mautrix/id"
 
 	"ward/audit"
@@ -501,4 +502,85 @@ func TestAuditQuery(t *testing.T) {
 			t.Errorf("csv export:\n%s", csv)
 		}
 	})
+}
+
+// TestAuditHTTP: the admin endpoint refuses non-admins (and records the
+// attempt), filters and pages for admins in JSON, JSON Lines and CSV, and
+// records every read.
+func TestAuditHTTP(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		ctx := context.Background()
+		boss := register(t, ts, "boss")
+		bob := register(t, ts, "bob")
+		if err := ts.Server.DB.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE users SET is_admin = $1 WHERE user_id = $2`, true, string(boss.ID))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if st, body := call(t, ts, "GET", "/_ward/admin/v1/audit", bob.cli.AccessToken, nil); st != http.StatusForbidden || body["errcode"] != "M_FORBIDDEN" {
+			t.Fatalf("non-admin: %d %v", st, body)
+		}
+		refused, _, _ := ts.Server.Audit.Query(ctx, audit.Filter{Outcome: audit.Denied})
+		if len(refused) != 1 || refused[0].ActorUser != string(bob.ID) {
+			t.Fatalf("refused read not recorded: %+v", refused)
+		}
+		res := adminGet(t, ts, boss, "/_ward/admin/v1/audit?user="+string(bob.ID)+"&limit=2")
+		if n := len(res.Get("entries").Array()); n != 2 || res.Get("next_batch").Str == "" {
+			t.Fatalf("first page: %s", res.Raw)
+		}
+		res = adminGet(t, ts, boss, "/_ward/admin/v1/audit?user="+string(bob.ID)+"&limit=2&from="+res.Get("next_batch").Str)
+		if n := len(res.Get("entries").Array()); n != 1 || res.Get("entries.0.outcome").Str != "denied" {
+			t.Fatalf("second page: %s", res.Raw)
+		}
+		reads, _, _ := ts.Server.Audit.Query(ctx, audit.Filter{Action: audit.ActionAuditRead})
+		if len(reads) != 2 || reads[0].ActorUser != string(boss.ID) || reads[0].Detail["filter_user"] != string(bob.ID) {
+			t.Fatalf("reads recorded: %+v", reads)
+		}
+		for _, format := range []string{"csv", "jsonl"} {
+			req, _ := http.NewRequest("GET", ts.URL+"/_ward/admin/v1/audit?action=register&format="+format, nil)
+			req.Header.Set("Authorization", "Bearer "+boss.cli.AccessToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body bytes.Buffer
+			_, _ = body.ReadFrom(resp.Body)
+			resp.Body.Close()
+			lines := strings.Split(strings.TrimSpace(body.String()), "\n")
+			want := 2
+			if format == "csv" {
+				want = 3
+			}
+			if resp.StatusCode != http.StatusOK || len(lines) != want {
+				t.Fatalf("%s: %d %q", format, resp.StatusCode, body.String())
+			}
+		}
+		res = adminGet(t, ts, boss, "/_ward/admin/v1/audit/verify")
+		if !res.Get("ok").Bool() {
+			t.Fatalf("verify: %s", res.Raw)
+		}
+		if cp := adminGet(t, ts, boss, "/_ward/admin/v1/audit/checkpoint"); cp.Get("seq").Int() == 0 {
+			t.Fatalf("checkpoint: %s", cp.Raw)
+		}
+	})
+}
+
+// adminGet calls an admin endpoint and wants 200.
+func adminGet(t *testing.T, ts *servertest.TS, m *member, path string) gjson.Result {
+	t.Helper()
+	req, _ := http.NewRequest("GET", ts.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+m.cli.AccessToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body.String())
+	}
+	return gjson.Parse(body.String())
 }

@@ -27,6 +27,7 @@ func (a *API) Handler() http.Handler {
 	}).Methods(http.MethodGet, http.MethodHead)
 
 	a.mediaRoutes(r) // before the /_matrix/client subrouter, which would shadow /v1/media
+	a.auditRoutes(r) // before the /_ward/admin/v1 subrouter, which would shadow it
 	// Also the registration-token validity check under /_matrix/client/v1.
 	a.policyAdminRoutes(r)
 	client := r.PathPrefix("/_matrix/client").Subrouter()

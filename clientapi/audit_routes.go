@@ -1,0 +1,187 @@
+package clientapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"maunium.net/go/mautrix"
+
+	"ward/audit"
+)
+
+// auditRoutes registers the audit trail's admin endpoints. Every read of the
+// trail, and every refused attempt at one, is itself recorded.
+func (a *API) auditRoutes(r *mux.Router) {
+	r.HandleFunc(adminPrefix+"/audit", a.serverAdmin(a.handleAuditQuery)).Methods(http.MethodGet)
+	r.HandleFunc(adminPrefix+"/audit/verify", a.serverAdmin(a.handleAuditVerify)).Methods(http.MethodGet)
+	r.HandleFunc(adminPrefix+"/audit/checkpoint", a.serverAdmin(a.handleAuditCheckpoint)).Methods(http.MethodGet)
+}
+
+// serverAdmin wraps a handler for server admins only, whether or not the
+// clinic policy is on; a refusal is recorded.
+func (a *API) serverAdmin(h http.HandlerFunc) http.HandlerFunc {
+	return a.auth(func(w http.ResponseWriter, r *http.Request) {
+		if !session(r).IsAdmin {
+			route := ""
+			if cr := mux.CurrentRoute(r); cr != nil {
+				route, _ = cr.GetPathTemplate()
+			}
+			_ = a.Audit.RecordAlone(r.Context(), audit.Entry{Action: audit.ActionAdminPrefix + "refused", Outcome: audit.Denied,
+				Reason: "not a server admin", Detail: map[string]string{"endpoint": r.Method + " " + route}})
+			a.writeError(w, r, mautrix.MForbidden.WithMessage("This endpoint is for server admins only"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// auditFilter reads the query parameters user, room, action, outcome,
+// since, until (RFC 3339 or milliseconds), from (a sequence number) and
+// limit.
+func auditFilter(r *http.Request) (audit.Filter, error) {
+	q := r.URL.Query()
+	f := audit.Filter{User: q.Get("user"), Room: q.Get("room"), Action: q.Get("action"), Outcome: audit.Outcome(q.Get("outcome"))}
+	switch f.Outcome {
+	case "", audit.Allowed, audit.Denied, audit.Failed:
+	default:
+		return f, mautrix.MInvalidParam.WithMessage("outcome must be allowed, denied or failed")
+	}
+	when := func(name string) (time.Time, error) {
+		v := q.Get(name)
+		if v == "" {
+			return time.Time{}, nil
+		}
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return time.UnixMilli(ms), nil
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return t, mautrix.MInvalidParam.WithMessage("%s must be an RFC 3339 time or milliseconds", name)
+		}
+		return t, nil
+	}
+	var err error
+	if f.Since, err = when("since"); err != nil {
+		return f, err
+	}
+	if f.Until, err = when("until"); err != nil {
+		return f, err
+	}
+	if v := q.Get("from"); v != "" {
+		if f.After, err = strconv.ParseInt(v, 10, 64); err != nil || f.After < 0 {
+			return f, mautrix.MInvalidParam.WithMessage("from must be a sequence number")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 1 {
+			return f, mautrix.MInvalidParam.WithMessage("limit must be a positive number")
+		}
+	}
+	return f, nil
+}
+
+// handleAuditQuery answers GET /_ward/admin/v1/audit: one page of entries,
+// as JSON ({"entries": […], "next_batch": "…"}), JSON Lines (format=jsonl)
+// or CSV (format=csv); for the last two the next page's from is in the
+// X-Next-Batch header.
+func (a *API) handleAuditQuery(w http.ResponseWriter, r *http.Request) {
+	f, err := auditFilter(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	format := r.URL.Query().Get("format")
+	var fm audit.Format
+	if format != "" && format != "json" {
+		if fm, err = audit.ParseFormat(format); err != nil {
+			a.writeError(w, r, mautrix.MInvalidParam.WithMessage("%s", err.Error()))
+			return
+		}
+	}
+	detail := f.Describe()
+	detail["format"] = format
+	if err := a.Audit.RecordAlone(r.Context(), audit.Entry{Action: audit.ActionAuditRead, Detail: detail}); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	entries, next, err := a.Audit.Query(r.Context(), f)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	nextBatch := ""
+	if next > 0 {
+		nextBatch = strconv.FormatInt(next, 10)
+	}
+	if fm == "" {
+		if entries == nil {
+			entries = []audit.Entry{}
+		}
+		resp := map[string]any{"entries": entries}
+		if nextBatch != "" {
+			resp["next_batch"] = nextBatch
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	if fm == audit.CSV {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	} else {
+		w.Header().Set("Content-Type", "application/jsonl")
+	}
+	if nextBatch != "" {
+		w.Header().Set("X-Next-Batch", nextBatch)
+	}
+	x, err := audit.NewExporter(w, fm)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if x.Write(e) != nil {
+			return
+		}
+	}
+	_ = x.Flush()
+}
+
+// handleAuditVerify answers GET /_ward/admin/v1/audit/verify[?checkpoint=SEQ:HASH].
+func (a *API) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	var kept *audit.Checkpoint
+	if v := r.URL.Query().Get("checkpoint"); v != "" {
+		c, err := audit.ParseCheckpoint(v)
+		if err != nil {
+			a.writeError(w, r, mautrix.MInvalidParam.WithMessage("%s", err.Error()))
+			return
+		}
+		kept = &c
+	}
+	rep, err := a.Audit.Verify(r.Context(), kept)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	e := audit.Entry{Action: audit.ActionAuditVerify, Detail: map[string]string{"result": rep.String()}}
+	if !rep.OK {
+		e.Outcome = audit.Failed
+	}
+	if err := a.Audit.RecordAlone(r.Context(), e); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"ok": rep.OK, "entries": rep.Entries, "first": rep.First, "last": rep.Last, "truncated_through": rep.Truncated,
+		"head": rep.Head.String(), "bad_seq": rep.BadSeq, "problem": rep.Problem, "summary": rep.String(),
+	})
+}
+
+// handleAuditCheckpoint answers GET /_ward/admin/v1/audit/checkpoint.
+func (a *API) handleAuditCheckpoint(w http.ResponseWriter, r *http.Request) {
+	head, err := a.Audit.Head(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"seq": head.Seq, "hash": head.Hash, "checkpoint": head.String()})
+}
