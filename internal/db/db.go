@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -43,6 +44,12 @@ type DB struct {
 	Read    *sql.DB
 	write   *sql.DB
 	Dialect Dialect
+
+	committerOnce sync.Once
+	jobs          chan *txJob
+	closed        chan struct{}
+	closeOnce     sync.Once
+	committers    sync.WaitGroup
 }
 
 // IsPostgres reports whether a database setting names PostgreSQL rather than
@@ -123,6 +130,14 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		db.committerOnce.Do(func() {}) // no committer may start after this
+		if db.closed == nil {
+			db.closed = make(chan struct{})
+		}
+		close(db.closed)
+	})
+	db.committers.Wait()
 	err := db.Read.Close()
 	if db.write != db.Read {
 		err = errors.Join(err, db.write.Close())
@@ -135,10 +150,31 @@ func (db *DB) Stats() (write, read sql.DBStats) {
 	return db.write.Stats(), db.Read.Stats()
 }
 
-// Tx runs fn in a write transaction and commits it when fn returns nil. The
-// caller answers its client only after Tx returned nil: then the data is
-// committed.
+// Tx runs fn in a write transaction and returns once that transaction
+// committed (nil) or fn's work was undone (fn's error). The caller answers
+// its client only after Tx returned nil: then the data is committed.
+//
+// Writes are group-committed: while one transaction commits, the writes
+// that arrive queue up, and the next transaction runs them all, each
+// inside its own savepoint, so that one failing write undoes only its own
+// work. One commit (one fsync on SQLite) then serves many clients. fn must
+// not call Tx itself, and may run on another goroutine than the caller's.
 func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	db.startCommitter()
+	j := &txJob{fn: fn, done: make(chan error, 1)}
+	select {
+	case db.jobs <- j:
+	case <-db.closed:
+		return errors.New("database is closed")
+	}
+	return <-j.done
+}
+
+// plainTx runs fn in its own transaction, outside group commit.
+func (db *DB) plainTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -147,10 +183,135 @@ func (db *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	return tx.Commit()
+}
+
+type txJob struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many writes share one transaction.
+const maxBatch = 64
+
+func (db *DB) startCommitter() {
+	db.committerOnce.Do(func() {
+		db.jobs = make(chan *txJob)
+		if db.closed == nil {
+			db.closed = make(chan struct{})
+		}
+		// One committer: batches run one after the other (SQLite has a
+		// single writer anyway; on PostgreSQL every batch takes the stream
+		// position lock first, see runBatch).
+		db.committers.Add(1)
+		go db.commitLoop()
+	})
+}
+
+func (db *DB) commitLoop() {
+	defer db.committers.Done()
+	for {
+		var first *txJob
+		select {
+		case first = <-db.jobs:
+		case <-db.closed:
+			return
+		}
+		batch := []*txJob{first}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-db.jobs:
+				batch = append(batch, j)
+			default:
+				break gather
+			}
+		}
+		db.runBatch(batch)
 	}
-	return nil
+}
+
+// runBatch runs the jobs in one transaction and tells each its outcome.
+func (db *DB) runBatch(batch []*txJob) {
+	ctx := context.Background()
+	results := make([]error, len(batch))
+	finish := func(commitErr error) {
+		for i, j := range batch {
+			if results[i] == nil && commitErr != nil {
+				results[i] = commitErr
+			}
+			j.done <- results[i]
+		}
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		finish(fmt.Errorf("begin: %w", err))
+		return
+	}
+	if db.Dialect == Postgres {
+		// Take the stream position lock before any job takes a room lock,
+		// so that batches of several instances always lock in one order
+		// and can never deadlock (a job locks a room, then allocates).
+		if _, err := tx.ExecContext(ctx, `SELECT pos FROM stream_position WHERE id = 1 FOR UPDATE`); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("lock stream position: %w", err))
+			return
+		}
+	}
+	single := len(batch) == 1
+	ok := 0
+	for i, j := range batch {
+		if single {
+			results[i] = runJob(j.fn, tx)
+			if results[i] != nil {
+				_ = tx.Rollback()
+				finish(nil)
+				return
+			}
+			ok++
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT ward_job"); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if results[i] = runJob(j.fn, tx); results[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ward_job"); err != nil {
+				_ = tx.Rollback()
+				finish(fmt.Errorf("rollback to savepoint: %w", err))
+				return
+			}
+		} else {
+			ok++
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT ward_job"); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if ok == 0 {
+		_ = tx.Rollback()
+		finish(nil)
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		finish(fmt.Errorf("commit: %w", err))
+		return
+	}
+	finish(nil)
+}
+
+// runJob runs fn, turning a panic into an error so that one bad write
+// cannot take the committer (and every other writer) down.
+func runJob(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in write transaction: %v", p)
+		}
+	}()
+	return fn(tx)
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer, so that a store helper can

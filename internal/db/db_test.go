@@ -3,7 +3,10 @@ package db_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"ward/internal/db"
@@ -76,4 +79,70 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database not at the given path: %v", err)
 	}
+}
+
+// TestGroupCommitIsolatesFailures: many concurrent writes share
+// transactions, yet a write that fails (or panics) undoes only its own
+// work and every other write commits.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		d, err := db.Open(ctx, b.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if _, err := d.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs[i] = d.Tx(ctx, func(tx *sql.Tx) error {
+					if _, err := stream.Allocate(ctx, tx); err != nil {
+						return err
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, '!r', '@u', 0)`,
+						fmt.Sprintf("#a%d", i)); err != nil {
+						return err
+					}
+					switch i % 10 {
+					case 3:
+						return errors.New("refused")
+					case 7:
+						panic("boom")
+					case 9:
+						// A failing statement (duplicate key) inside the batch.
+						_, err := tx.ExecContext(ctx, `INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, '!r', '@u', 0)`,
+							fmt.Sprintf("#a%d", i))
+						return err
+					}
+					return nil
+				})
+			}(i)
+		}
+		wg.Wait()
+		want := 0
+		for i, err := range errs {
+			failing := i%10 == 3 || i%10 == 7 || i%10 == 9
+			if failing != (err != nil) {
+				t.Fatalf("write %d: err %v", i, err)
+			}
+			if !failing {
+				want++
+			}
+		}
+		var got int
+		if err := d.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM room_aliases`).Scan(&got); err != nil || got != want {
+			t.Fatalf("%d rows committed (%v), want %d", got, err, want)
+		}
+		cur, err := stream.Current(ctx, d.Read)
+		if err != nil || int(cur) != want {
+			t.Fatalf("stream position %d, want %d: failed writes must give their positions back", cur, want)
+		}
+	})
 }

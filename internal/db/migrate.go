@@ -66,7 +66,9 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	}
 	var applied []string
 	for _, m := range all {
-		err := db.Tx(ctx, func(tx *sql.Tx) error {
+		// Migrations run before the stream position table exists and before
+		// any other writer: a plain transaction, not a group commit.
+		err := db.plainTx(ctx, func(tx *sql.Tx) error {
 			if db.Dialect == Postgres {
 				// Several instances may start at once: one migrates, the others wait.
 				if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7170001)`); err != nil {
