@@ -238,7 +238,8 @@ func TestLongPollWakesOnMessage(t *testing.T) {
 		case resp := <-done:
 			jr := resp.Rooms.Join[room]
 			if jr == nil || len(jr.Timeline.Events) == 0 || jr.Timeline.Events[len(jr.Timeline.Events)-1].ID != sent.EventID {
-				t.Fatalf("long-poll returned without the message")
+				raw, _ := json.Marshal(resp)
+				t.Fatalf("long-poll returned without the message: %s", raw)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("long-poll was not woken by the message")

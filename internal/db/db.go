@@ -106,7 +106,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		"&_pragma=synchronous(FULL)&_txlock=immediate"
 	// The path goes into a file: URI: escape what would end or alter it.
 	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	write, err := sql.Open("sqlite", "file:"+path+params)
+	write, err := sql.Open("sqlite-ward", "file:"+path+params)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
@@ -118,7 +118,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	readParams := strings.Replace(params, "_txlock=immediate", "_txlock=deferred", 1)
-	read, err := sql.Open("sqlite", "file:"+path+readParams)
+	read, err := sql.Open("sqlite-ward", "file:"+path+readParams)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
