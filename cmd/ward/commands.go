@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"ward/internal/config"
@@ -112,6 +113,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if cfg.MemoryLimitBytes > 0 && getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder as the heap nears it,
+		// which keeps the peak small under bursts of short-lived garbage.
+		debug.SetMemoryLimit(cfg.MemoryLimitBytes)
+	}
 	s, err := server.New(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -44,6 +44,9 @@ type Config struct {
 	// MaxUploadBytes bounds one media upload (uploads are exempt from
 	// max_request_bytes and streamed to disk).
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// MemoryLimitBytes is the Go runtime's soft memory limit for `ward
+	// serve` (0: none). GOMEMLIMIT in the environment takes precedence.
+	MemoryLimitBytes int64 `yaml:"memory_limit_bytes"`
 	// MediaQuotaBytes is the total each user may upload; 0 means no quota.
 	MediaQuotaBytes int64 `yaml:"media_quota_bytes"`
 	// URLPreviews lets preview_url fetch links; off, because a preview
@@ -73,6 +76,7 @@ func Defaults() Config {
 		RateLimitPerSecond:     1,
 		RateLimitBurst:         10,
 		MaxUploadBytes:         50 << 20,
+		MemoryLimitBytes:       64 << 20,
 		MediaQuotaBytes:        1 << 30,
 		URLPreviews:            false,
 	}

@@ -58,6 +58,9 @@ func (c Config) Validate() error {
 	if c.Policy != "on" && c.Policy != "off" {
 		add("policy", "must be on or off, got %q", c.Policy)
 	}
+	if c.MemoryLimitBytes < 0 {
+		add("memory_limit_bytes", "must be 0 (no limit) or a number of bytes, got %d", c.MemoryLimitBytes)
+	}
 	if c.MaxRequestBytes <= 0 {
 		add("max_request_bytes", "must be greater than 0, got %d", c.MaxRequestBytes)
 	}
