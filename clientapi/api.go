@@ -19,6 +19,7 @@ import (
 	"ward/internal/config"
 	"ward/media"
 	"ward/policy"
+	"ward/push"
 	"ward/rooms"
 	"ward/syncapi"
 )
@@ -34,6 +35,8 @@ type API struct {
 	Media    *media.Service
 	// Policy is the clinic policy; nil when switched off.
 	Policy *policy.Service
+	// Push is push rules and pushers.
+	Push *push.Service
 	// Audit is the audit trail (admin endpoints read it and record to it).
 	Audit *audit.Recorder
 	// Observe, when set, is told of every finished request (for metrics).

@@ -39,6 +39,7 @@ func (a *API) Handler() http.Handler {
 		a.roomRoutes(v3)
 		a.syncRoutes(v3)
 		a.e2eeRoutes(v3)
+		a.pushRoutes(v3)
 	}
 	v1 := client.PathPrefix("/v1").Subrouter()
 	a.v1Routes(v1)

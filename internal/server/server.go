@@ -26,6 +26,7 @@ import (
 	"ward/internal/stream"
 	"ward/media"
 	"ward/policy"
+	"ward/push"
 	"ward/rooms"
 	"ward/syncapi"
 )
@@ -47,6 +48,7 @@ type Server struct {
 	stopBackground context.CancelFunc
 	E2EE           *e2ee.Service
 	Media          *media.Service
+	Push           *push.Service
 
 	http     *http.Server
 	listener net.Listener
@@ -117,9 +119,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Media.Rooms = s.Rooms
 	s.Accounts.OnProfileChange = s.Rooms.UpdateProfile
 	s.Accounts.OnDeactivate = s.Rooms.LeaveAll
-	s.Sync = syncapi.New(d, s.Rooms, s.Accounts, n, s.Stopping(), log)
+	s.Push = push.New(d, s.Accounts)
+	s.Sync = syncapi.New(d, s.Rooms, syncAccountData{s.Accounts, s.Push}, n, s.Stopping(), log)
 	s.E2EE = e2ee.New(d, n, cfg.ServerName)
-	s.Accounts.OnDevicesDeleted = s.E2EE.DevicesDeleted
+	s.Accounts.OnDevicesDeleted = s.devicesDeleted
 	s.Sync.E2EE = s.E2EE
 	s.Accounts.Audit, s.E2EE.Audit = s.Audit, s.Audit
 	if s.Policy != nil {
@@ -141,7 +144,7 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 	}
 	api := &clientapi.API{
 		Config: s.Config, Log: s.Log,
-		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy, Audit: s.Audit,
+		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy, Audit: s.Audit, Push: s.Push,
 		Observe: record,
 	}
 	return s.withPprof(api.Handler(), true)
