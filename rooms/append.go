@@ -80,6 +80,39 @@ func stateEventID(ctx context.Context, q db.Querier, roomID id.RoomID, evType, s
 	return id.EventID(eid), err
 }
 
+// stateEventIDs looks up several current state entries in one query.
+func stateEventIDs(ctx context.Context, q db.Querier, roomID id.RoomID, keys []pdu.StateKey) (map[pdu.StateKey]id.EventID, error) {
+	out := make(map[pdu.StateKey]id.EventID, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var b strings.Builder
+	args := []any{string(roomID)}
+	b.WriteString(`SELECT type, state_key, event_id FROM current_state WHERE room_id = $1 AND (`)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(type = $%d AND state_key = $%d)", len(args)+1, len(args)+2)
+		args = append(args, k.Type, k.StateKey)
+	}
+	b.WriteString(")")
+	rows, err := q.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read current state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k pdu.StateKey
+		var eid string
+		if err := rows.Scan(&k.Type, &k.StateKey, &eid); err != nil {
+			return nil, err
+		}
+		out[k] = id.EventID(eid)
+	}
+	return out, rows.Err()
+}
+
 // currentStateEvent loads one current state event, nil if none.
 func currentStateEvent(ctx context.Context, q db.Querier, roomID id.RoomID, evType, stateKey string) (*Event, error) {
 	eid, err := stateEventID(ctx, q, roomID, evType, stateKey)
@@ -134,13 +167,22 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		red := p.Redacts
 		ev.Redacts = &red
 	}
+	// One query for the auth events and the state entry this event
+	// replaces (one round trip instead of four on PostgreSQL).
+	var keys []pdu.StateKey
+	if !isCreate {
+		keys = ev.AuthEventSelection(r.Version)
+	}
+	if p.StateKey != nil {
+		keys = append(keys, pdu.StateKey{Type: p.Type, StateKey: *p.StateKey})
+	}
+	current, err := stateEventIDs(ctx, tx, r.ID, keys)
+	if err != nil {
+		return nil, err
+	}
 	if !isCreate {
 		for _, key := range ev.AuthEventSelection(r.Version) {
-			eid, err := stateEventID(ctx, tx, r.ID, key.Type, key.StateKey)
-			if err != nil {
-				return nil, err
-			}
-			if eid != "" {
+			if eid := current[key]; eid != "" {
 				ev.AuthEvents = append(ev.AuthEvents, eid)
 			}
 		}
@@ -204,11 +246,7 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		}
 	}
 	if p.StateKey != nil {
-		prev, err := stateEventID(ctx, tx, r.ID, p.Type, *p.StateKey)
-		if err != nil {
-			return nil, err
-		}
-		e.ReplacesState = string(prev)
+		e.ReplacesState = string(current[pdu.StateKey{Type: p.Type, StateKey: *p.StateKey}])
 	}
 	pos, err := stream.Allocate(ctx, tx)
 	if err != nil {
