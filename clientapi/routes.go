@@ -45,5 +45,6 @@ func (a *API) Handler() http.Handler {
 	a.v1Routes(v1)
 	a.discoveryRoutes(r)
 	a.synapseAdminRoutes(r)
+	a.synapseAdminAPIRoutes(r)
 	return a.outer(r)
 }
