@@ -46,21 +46,34 @@ func configFlag(fs *flag.FlagSet) *string {
 }
 
 // loadConfig loads the configuration from path (or $WARD_CONFIG) and the
-// environment. The configuration is returned even when invalid, so that
-// --print-config can show it beside the problems.
+// environment, and reports every problem of the file, the environment and
+// the values together. The configuration is returned even when invalid, so
+// that --print-config can show it beside the problems.
 func loadConfig(path string, getenv func(string) string) (config.Config, error) {
 	if path == "" {
 		path = getenv("WARD_CONFIG")
 	}
 	cfg, err := config.Load(path, getenv)
-	if err != nil {
-		return cfg, err
-	}
-	return cfg, invalid(cfg.Validate())
+	return cfg, invalid(err)
 }
 
-// invalid words Validate's result for an operator: every problem on a line
-// of its own.
+// unread reports whether some value of the configuration could not be read
+// at all, so that the configuration in hand is not the one written.
+func unread(err error) bool {
+	var ce *configError
+	if !errors.As(err, &ce) {
+		return err != nil
+	}
+	for _, p := range ce.problems {
+		if p.Unread {
+			return true
+		}
+	}
+	return false
+}
+
+// invalid words Load's result for an operator: every problem on a line of
+// its own.
 func invalid(err error) error {
 	ps := config.Problems(err)
 	if len(ps) == 0 {
@@ -75,8 +88,16 @@ func invalid(err error) error {
 	for _, p := range ps {
 		fmt.Fprintf(&b, "\n  %s: %s", p.Key, p.Reason)
 	}
-	return errors.New(b.String())
+	return &configError{msg: b.String(), problems: ps}
 }
+
+// configError is a worded configuration error that keeps its problems.
+type configError struct {
+	msg      string
+	problems []config.Problem
+}
+
+func (e *configError) Error() string { return e.msg }
 
 // newLogger logs to w at the configured level and format. Handlers and
 // domain packages log structured fields; none of them may be a token, a
@@ -104,8 +125,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	cfg, err := loadConfig(*path, getenv)
 	if *printConfig {
-		if perr := cfg.Print(stdout); perr != nil {
-			return perr
+		// A value that could not be read would print as its default: show
+		// only the problems then, never a configuration nobody wrote.
+		if !unread(err) {
+			if perr := cfg.Print(stdout); perr != nil {
+				return perr
+			}
 		}
 		return err
 	}
@@ -165,7 +190,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	d, err := db.Open(ctx, cfg.Database)
 	if err != nil {
-		return err
+		return config.ScrubDSN(err, cfg.Database)
 	}
 	defer d.Close()
 	applied, err := d.Migrate(ctx)
@@ -173,7 +198,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(stdout, "applied", name)
 	}
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return config.ScrubDSN(fmt.Errorf("migrate: %w", err), cfg.Database)
 	}
 	if len(applied) == 0 {
 		fmt.Fprintf(stdout, "the %s database is up to date\n", d.Dialect)

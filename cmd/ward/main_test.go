@@ -116,6 +116,39 @@ func TestCommandLine(t *testing.T) {
 			wantErrTxt: "WARD_SHUTDOWN_TIMEOUT",
 		},
 		{
+			name:    "print config hides the database password",
+			args:    []string{"serve", "--print-config"},
+			env:     map[string]string{"WARD_DATABASE": "postgres://ward:pgpass999@db.example:5432/ward"},
+			wantOut: []string{"database: postgres://ward:<redacted>@db.example:5432/ward"},
+			notOut:  []string{"pgpass999"},
+		},
+		{
+			name:    "print config hides a key/value password",
+			args:    []string{"serve", "--print-config"},
+			env:     map[string]string{"WARD_DATABASE": "host=db.example user=ward password=pgpass999 dbname=ward"},
+			wantOut: []string{"password=<redacted>"},
+			notOut:  []string{"pgpass999"},
+		},
+		{
+			name:       "print config with an unreadable file prints no defaults",
+			args:       []string{"serve", "--print-config", "--config", "/nonexistent/ward.yaml"},
+			wantErrTxt: "/nonexistent/ward.yaml",
+			notOut:     []string{"server_name: localhost"},
+		},
+		{
+			name:       "print config with a bad value prints no defaults",
+			args:       []string{"serve", "--print-config"},
+			env:        map[string]string{"WARD_RATE_LIMIT_PER_SECOND": "NaN"},
+			wantErrTxt: "WARD_RATE_LIMIT_PER_SECOND",
+			notOut:     []string{"rate_limit_per_second: 1"},
+		},
+		{
+			name:       "unsupported database scheme",
+			args:       []string{"migrate"},
+			env:        map[string]string{"WARD_DATABASE": "mysql://x"},
+			wantErrTxt: "database: mysql",
+		},
+		{
 			name:       "missing config file",
 			args:       []string{"migrate", "--config", "/nonexistent/ward.yaml"},
 			wantErrTxt: "read config",
@@ -166,6 +199,72 @@ func TestBadConfigNamesEveryKey(t *testing.T) {
 	for _, key := range []string{"listen", "registration", "default_room_version", "log_level", "public_base_url"} {
 		if !strings.Contains(err.Error(), "\n  "+key+": ") {
 			t.Errorf("error does not list %s:\n%v", key, err)
+		}
+	}
+}
+
+// A bad file and bad environment values and semantic problems all come in
+// one report, in the "N problems:" form, and --print-config then shows
+// the problems, not a configuration of defaults.
+func TestConfigProblemsReportedTogether(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"types and semantics": "max_upload_bytes: 1.5\nlog_level: loud\n",
+		"unparsable":          "server_name: [unclosed\n",
+		"two documents":       "log_level: loud\n---\nlog_level: debug\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+			if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"WARD_SHUTDOWN_TIMEOUT": "later", "WARD_REGISTRATION": "sometimes"}
+			for _, args := range [][]string{{"migrate", "--config", file}, {"serve", "--print-config", "--config", file}} {
+				iv := &invocation{args: args, env: env}
+				err := iv.run(context.Background())
+				if err == nil {
+					t.Fatalf("%v: accepted", args)
+				}
+				msg := err.Error()
+				if !regexp.MustCompile(`invalid configuration \(\d+ problems\):`).MatchString(msg) {
+					t.Errorf("%v: not in the problems form:\n%s", args, msg)
+				}
+				for _, want := range []string{"WARD_SHUTDOWN_TIMEOUT", "\n  registration: "} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("%v: error lacks %q:\n%s", args, want, msg)
+					}
+				}
+				if name == "types and semantics" && (!strings.Contains(msg, "max_upload_bytes") || !strings.Contains(msg, "log_level")) {
+					t.Errorf("%v: file problems missing:\n%s", args, msg)
+				}
+				if name == "two documents" && !strings.Contains(msg, "second YAML document") {
+					t.Errorf("%v: second document not reported:\n%s", args, msg)
+				}
+				if out := iv.stdout.String(); out != "" {
+					t.Errorf("%v: printed a configuration:\n%s", args, out)
+				}
+			}
+		})
+	}
+}
+
+// A database that cannot be reached is reported without its password.
+func TestDatabaseErrorsHideThePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://ward:pgpass999@127.0.0.1:1/ward?connect_timeout=5",
+		"host=127.0.0.1 port=1 user=ward password=pgpass999 dbname=ward connect_timeout=5",
+	} {
+		for _, cmd := range []string{"migrate", "serve"} {
+			env := sqliteEnv(t)
+			env["WARD_DATABASE"] = dsn
+			iv := &invocation{args: []string{cmd}, env: env}
+			err := iv.run(context.Background())
+			if err == nil {
+				t.Fatalf("%s on an unreachable database succeeded", cmd)
+			}
+			if strings.Contains(err.Error()+iv.stdout.String()+iv.stderr.String(), "pgpass999") {
+				t.Errorf("%s shows the password:\n%v\n%s", cmd, err, iv.stderr.String())
+			}
 		}
 	}
 }

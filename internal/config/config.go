@@ -12,7 +12,8 @@ type Config struct {
 	Listen        string `yaml:"listen"`
 	PublicBaseURL string `yaml:"public_base_url"`
 	// Database is a PostgreSQL DSN (postgres://…) or a SQLite file path.
-	Database string `yaml:"database"`
+	// Its password is never printed nor logged.
+	Database string `yaml:"database" secret:"dsn"`
 	DataDir  string `yaml:"data_dir"`
 	// Registration is "closed" (default: accounts come from admins and
 	// shared-secret registration) or "open" (testing only).

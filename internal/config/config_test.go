@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,6 +104,8 @@ func TestLoad(t *testing.T) {
 		{name: "empty file is fine", file: "\n", check: func(t *testing.T, c config.Config) {}},
 		{name: "unknown key in file", file: "server_nmae: x\n", wantErr: "server_nmae"},
 		{name: "wrong type in file", file: "max_request_bytes: lots\n", wantErr: "line 1"},
+		{name: "int duration in file", file: "shutdown_timeout: 30\n", wantErr: "shutdown_timeout"},
+		{name: "whole number in file", file: "max_request_bytes: 1e3\n", wantErr: "max_request_bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +137,155 @@ func TestLoadReportsEveryBadVariable(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesWhatWouldBeMisread: a fraction for a whole number is not
+// truncated, NaN and infinity are no rate, a second document is not
+// dropped, and a key given twice is not decided silently, for every key of
+// the kind, from the file and from the environment.
+func TestLoadRefusesWhatWouldBeMisread(t *testing.T) {
+	var intKeys, floatKeys []string
+	typ := reflect.TypeFor[config.Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case f.Type == reflect.TypeFor[time.Duration]():
+		case f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Uint64:
+			intKeys = append(intKeys, key)
+		case f.Type.Kind() == reflect.Float32 || f.Type.Kind() == reflect.Float64:
+			floatKeys = append(floatKeys, key)
+		}
+	}
+	if len(intKeys) == 0 || len(floatKeys) == 0 {
+		t.Fatalf("no int (%v) or float (%v) keys found", intKeys, floatKeys)
+	}
+	type tc struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}
+	var tests []tc
+	for _, k := range intKeys {
+		tests = append(tests,
+			tc{name: k + " fraction in file", file: k + ": 1.5\n", want: k},
+			tc{name: k + " fraction in env", env: map[string]string{config.EnvName(k): "1.5"}, want: config.EnvName(k)})
+	}
+	for _, k := range floatKeys {
+		for _, bad := range []string{".nan", ".inf", "-.inf", ".NaN"} {
+			tests = append(tests, tc{name: k + " " + bad + " in file", file: k + ": " + bad + "\n", want: k})
+		}
+		for _, bad := range []string{"NaN", "nan", "Inf", "+Inf", "-Inf", "infinity"} {
+			tests = append(tests, tc{name: k + " " + bad + " in env", env: map[string]string{config.EnvName(k): bad}, want: config.EnvName(k)})
+		}
+	}
+	tests = append(tests,
+		tc{name: "second document", file: "server_name: a.example\n---\nserver_name: b.example\n", want: "second YAML document"},
+		tc{name: "key twice", file: "server_name: a.example\nserver_name: b.example\n", want: "given twice"},
+		tc{name: "not a mapping", file: "- server_name\n", want: "mapping"},
+		tc{name: "list value", file: "listen: [a, b]\n", want: "listen"},
+	)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			_, err := config.Load(path, env(tt.env))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tt.want)
+			}
+			unread := false
+			for _, p := range config.Problems(err) {
+				unread = unread || p.Unread
+			}
+			if !unread {
+				t.Errorf("no problem marked Unread: %v", err)
+			}
+		})
+	}
+}
+
+// TestLoadReportsEverythingAtOnce: type errors in the file, type errors in
+// the environment and the semantic problems of what could be read come in
+// one error.
+func TestLoadReportsEverythingAtOnce(t *testing.T) {
+	path := writeFile(t, "max_upload_bytes: 1.5\nserver_nmae: x\nlog_level: loud\nrate_limit_burst: many\n")
+	_, err := config.Load(path, env(map[string]string{
+		"WARD_SHUTDOWN_TIMEOUT":      "soon",
+		"WARD_RATE_LIMIT_PER_SECOND": "NaN",
+		"WARD_REGISTRATION":          "sometimes",
+		"WARD_DATABASE":              "mysql://x",
+	}))
+	got := map[string]bool{}
+	for _, p := range config.Problems(err) {
+		got[p.Key] = true
+	}
+	for _, want := range []string{"max_upload_bytes", "server_nmae", "rate_limit_burst", "log_level",
+		"WARD_SHUTDOWN_TIMEOUT", "WARD_RATE_LIMIT_PER_SECOND", "registration", "database"} {
+		if !got[want] {
+			t.Errorf("no problem for %s in:\n%v", want, err)
+		}
+	}
+	// An unreadable file does not hide the environment's problems.
+	_, err = config.Load(filepath.Join(t.TempDir(), "nope.yaml"), env(map[string]string{"WARD_RATE_LIMIT_BURST": "many", "WARD_LOG_LEVEL": "loud"}))
+	for _, want := range []string{"nope.yaml", "WARD_RATE_LIMIT_BURST", "log_level"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to mention %s", err, want)
+		}
+	}
+}
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://ward:pgpass999@db.example:5432/ward?sslmode=disable": "postgres://ward:<redacted>@db.example:5432/ward?sslmode=disable",
+		"postgresql://ward:p%40ss@db/ward":                               "postgresql://ward:<redacted>@db/ward",
+		"postgres://ward:p@ss@db/ward":                                   "postgres://ward:<redacted>@db/ward",
+		"postgres://ward@db/ward?password=pgpass999&sslmode=disable":     "postgres://ward@db/ward?password=<redacted>&sslmode=disable",
+		"postgres://ward@db/ward":                                        "postgres://ward@db/ward",
+		"host=db user=ward password=pgpass999 dbname=ward":               "host=db user=ward password=<redacted> dbname=ward",
+		"host=db password='pg pass\\' 999' dbname=ward":                  "host=db password=<redacted> dbname=ward",
+		"host=db PASSWORD = pgpass999":                                   "host=db PASSWORD = <redacted>",
+		"./ward-data/ward.db":                                            "./ward-data/ward.db",
+	} {
+		got := config.RedactDSN(in)
+		if got != want {
+			t.Errorf("RedactDSN(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(got, "pgpass999") || strings.Contains(got, "pg pass") {
+			t.Errorf("RedactDSN(%q) still holds the password", in)
+		}
+	}
+	dsn := "postgres://ward:pgpass999@db/ward"
+	err := config.ScrubDSN(errors.New(`connect to postgres "`+dsn+`": password pgpass999 refused`), dsn)
+	if strings.Contains(err.Error(), "pgpass999") {
+		t.Errorf("ScrubDSN left the password: %v", err)
+	}
+}
+
+// TestPrintRedactsTheDatabasePassword: --print-config shows where Ward
+// connects, never with what password.
+func TestPrintRedactsTheDatabasePassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://ward:pgpass999@db.example/ward",
+		"host=db.example user=ward password=pgpass999 dbname=ward",
+	} {
+		c := config.Defaults()
+		c.Database = dsn
+		var buf bytes.Buffer
+		if err := c.Print(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if out := buf.String(); strings.Contains(out, "pgpass999") || !strings.Contains(out, "db.example") || !strings.Contains(out, "<redacted>") {
+			t.Errorf("printed:\n%s", out)
+		}
+		// The printed setting, loaded back, is refused rather than tried
+		// with "<redacted>" as the password.
+		c.Database = config.RedactDSN(dsn)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "database") {
+			t.Errorf("placeholder password accepted: %v", err)
+		}
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	if _, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), nil); err == nil {
 		t.Fatal("want an error for a missing file")
@@ -152,7 +304,7 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 	values["WARD_ACCESS_TOKEN_LIFETIME"] = "1s"
 	seen := map[string]bool{}
 	getenv := func(k string) string { seen[k] = true; return values[k] }
-	if _, err := config.Load("", getenv); err != nil {
+	if _, err := config.Read("", getenv); err != nil {
 		t.Fatalf("setting every key from the environment: %v", err)
 	}
 	for _, k := range config.Keys() {
@@ -186,6 +338,27 @@ func TestValidate(t *testing.T) {
 		{name: "base url https", mutate: func(c *config.Config) { c.PublicBaseURL = "https://matrix.clinic.example" }},
 		{name: "metrics same as listen", mutate: func(c *config.Config) { c.MetricsListen = c.Listen }, want: []string{"metrics_listen"}},
 		{name: "metrics wildcard same port", mutate: func(c *config.Config) { c.MetricsListen = ":8008" }, want: []string{"metrics_listen"}},
+		{name: "metrics localhost vs 127.0.0.1", mutate: func(c *config.Config) { c.Listen = "127.0.0.1:8008"; c.MetricsListen = "localhost:8008" },
+			want: []string{"metrics_listen"}},
+		{name: "metrics 127.0.0.1 vs localhost", mutate: func(c *config.Config) { c.Listen = "localhost:8008"; c.MetricsListen = "127.0.0.1:8008" },
+			want: []string{"metrics_listen"}},
+		{name: "metrics ::1 vs localhost", mutate: func(c *config.Config) { c.Listen = "LOCALHOST:8008"; c.MetricsListen = "[::1]:8008" },
+			want: []string{"metrics_listen"}},
+		{name: "metrics 0.0.0.0 same port", mutate: func(c *config.Config) { c.MetricsListen = "0.0.0.0:8008" }, want: []string{"metrics_listen"}},
+		{name: "metrics [::] same port", mutate: func(c *config.Config) { c.Listen = "localhost:8008"; c.MetricsListen = "[::]:8008" },
+			want: []string{"metrics_listen"}},
+		{name: "metrics mapped v4 same port", mutate: func(c *config.Config) { c.MetricsListen = "[::ffff:127.0.0.1]:8008" },
+			want: []string{"metrics_listen"}},
+		{name: "metrics padded port", mutate: func(c *config.Config) { c.MetricsListen = "127.0.0.1:08008" }, want: []string{"metrics_listen"}},
+		{name: "metrics other loopback", mutate: func(c *config.Config) { c.MetricsListen = "127.0.0.2:8008" }},
+		{name: "metrics localhost other port", mutate: func(c *config.Config) { c.MetricsListen = "localhost:9090" }},
+		{name: "database mysql", mutate: func(c *config.Config) { c.Database = "mysql://x" }, want: []string{"database"}},
+		{name: "database other scheme", mutate: func(c *config.Config) { c.Database = "sqlserver://db/ward" }, want: []string{"database"}},
+		{name: "database sqlite url", mutate: func(c *config.Config) { c.Database = "sqlite:///var/lib/ward/ward.db" }},
+		{name: "database file url", mutate: func(c *config.Config) { c.Database = "file:ward.db" }},
+		{name: "database postgresql", mutate: func(c *config.Config) { c.Database = "postgresql://ward@db/ward" }},
+		{name: "database key/value", mutate: func(c *config.Config) { c.Database = "host=db dbname=ward" }},
+		{name: "database windows path", mutate: func(c *config.Config) { c.Database = `C:\ward\ward.db` }},
 		{name: "metrics other port", mutate: func(c *config.Config) { c.MetricsListen = "127.0.0.1:9090" }},
 		{name: "both on port 0", mutate: func(c *config.Config) { c.Listen = "127.0.0.1:0"; c.MetricsListen = "127.0.0.1:0" }},
 		{name: "metrics not host:port", mutate: func(c *config.Config) { c.MetricsListen = "9090" }, want: []string{"metrics_listen"}},
@@ -291,7 +464,7 @@ func TestPrintRoundTrips(t *testing.T) {
 	if err := c.Print(&buf); err != nil {
 		t.Fatal(err)
 	}
-	back, err := config.Load(writeFile(t, buf.String()), nil)
+	back, err := config.Read(writeFile(t, buf.String()), nil)
 	if err != nil {
 		t.Fatalf("load printed config: %v\n%s", err, buf.String())
 	}

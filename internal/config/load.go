@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"strconv"
@@ -20,37 +21,154 @@ const EnvPrefix = "WARD_"
 // Load builds the effective configuration: the defaults, then the YAML file
 // at path (when path is not empty; a key the file does not know is an
 // error, so a typo never silently falls back to a default), then the
-// environment through getenv (key foo_bar from WARD_FOO_BAR). An empty
-// variable counts as unset. Load does not validate: call Validate.
+// environment through getenv (key foo_bar from WARD_FOO_BAR; an empty
+// variable counts as unset), and validates the result. It reports every
+// problem at once, as an errors.Join of Problem values: the file's, the
+// environment's, then Validate's on whatever could be read. A value that
+// could not be read (Problem.Unread) leaves its key as it was before.
 func Load(path string, getenv func(string) string) (Config, error) {
+	cfg, err := Read(path, getenv)
+	return cfg, errors.Join(err, cfg.Validate())
+}
+
+// Read is Load without the validation: the defaults, the file and the
+// environment, with every value that could not be read reported.
+func Read(path string, getenv func(string) string) (Config, error) {
 	cfg := Defaults()
+	var ps []error
 	if path != "" {
-		body, err := os.ReadFile(path)
-		if err != nil {
-			return cfg, fmt.Errorf("read config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(body))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		ps = append(ps, readFile(&cfg, path)...)
+	}
+	if getenv != nil {
+		v := reflect.ValueOf(&cfg).Elem()
+		for _, f := range fields() {
+			name := EnvName(f.key)
+			raw := getenv(name)
+			if raw == "" {
+				continue
+			}
+			if err := setFromString(v.Field(f.index), raw); err != nil {
+				ps = append(ps, Problem{Key: name, Reason: err.Error(), Unread: true})
+			}
 		}
 	}
-	if getenv == nil {
-		return cfg, nil
+	return cfg, errors.Join(ps...)
+}
+
+// readFile applies the YAML file at path to cfg. It goes key by key, so
+// that one bad value does not hide the others, and it is stricter than
+// YAML's own decoding: a whole-number key takes only a whole number (1.5
+// is not truncated), a number key takes no NaN or infinity, and a key
+// given twice or a second document is an error.
+func readFile(cfg *Config, path string) []error {
+	fileProblem := func(format string, args ...any) Problem {
+		return Problem{Key: "config file " + path, Reason: fmt.Sprintf(format, args...), Unread: true}
 	}
-	var errs []error
-	v := reflect.ValueOf(&cfg).Elem()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return []error{fileProblem("cannot read config: %v", err)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(body))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty, or only comments
+		}
+		return []error{fileProblem("%s", strings.TrimPrefix(err.Error(), "yaml: "))}
+	}
+	var ps []error
+	var second yaml.Node
+	switch err := dec.Decode(&second); {
+	case err == nil:
+		ps = append(ps, fileProblem("line %d: a second YAML document starts here; Ward reads one: put every key in one document, without ---", second.Line))
+	case !errors.Is(err, io.EOF):
+		ps = append(ps, fileProblem("after the first YAML document: %s", strings.TrimPrefix(err.Error(), "yaml: ")))
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return ps // "---" alone
+	}
+	if root.Kind != yaml.MappingNode {
+		return append(ps, fileProblem("line %d: must be a mapping of keys to values, like server_name: clinic.example.org", root.Line))
+	}
+	byKey := map[string]field{}
 	for _, f := range fields() {
-		name := EnvName(f.key)
-		raw := getenv(name)
-		if raw == "" {
+		byKey[f.key] = f
+	}
+	seen := map[string]int{}
+	v := reflect.ValueOf(cfg).Elem()
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, val := root.Content[i], root.Content[i+1]
+		at := fmt.Sprintf("line %d of %s", k.Line, path)
+		f, ok := byKey[k.Value]
+		if !ok || k.Kind != yaml.ScalarNode {
+			ps = append(ps, Problem{Key: k.Value, Reason: at + ": not a configuration key", Unread: true})
 			continue
 		}
-		if err := setFromString(v.Field(f.index), raw); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		if first, dup := seen[k.Value]; dup {
+			ps = append(ps, Problem{Key: k.Value, Reason: fmt.Sprintf("%s: given twice (first at line %d)", at, first), Unread: true})
+			continue
+		}
+		seen[k.Value] = k.Line
+		if err := decodeValue(v.Field(f.index), val); err != nil {
+			ps = append(ps, Problem{Key: k.Value, Reason: at + ": " + err.Error(), Unread: true})
 		}
 	}
-	return cfg, errors.Join(errs...)
+	return ps
+}
+
+// decodeValue sets field from one YAML value, leaving it unchanged when
+// the value does not fit.
+func decodeValue(field reflect.Value, n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("must be a single value, not a list or a mapping")
+	}
+	tag := n.ShortTag()
+	isDuration := field.Type() == durationType
+	switch field.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if isDuration {
+			if tag != "!!str" && tag != "!!null" {
+				return fmt.Errorf("not a duration (like 30s or 5m): %s", n.Value)
+			}
+		} else if tag != "!!int" && tag != "!!null" {
+			return fmt.Errorf("not a whole number: %s", n.Value)
+		}
+	}
+	tmp := reflect.New(field.Type())
+	if err := n.Decode(tmp.Interface()); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			msg := te.Errors[0]
+			if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
+				msg = rest
+			}
+			return errors.New(msg)
+		}
+		return err
+	}
+	if err := checkNumber(tmp.Elem()); err != nil {
+		return err
+	}
+	field.Set(tmp.Elem())
+	return nil
+}
+
+// checkNumber refuses NaN and the infinities: no setting means either.
+func checkNumber(v reflect.Value) error {
+	if k := v.Kind(); k == reflect.Float32 || k == reflect.Float64 {
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("must be a finite number, got %v", f)
+		}
+	}
+	return nil
 }
 
 // EnvName is the environment variable that sets a configuration key.
@@ -62,7 +180,8 @@ func EnvName(key string) string {
 type field struct {
 	key    string
 	index  int
-	secret bool
+	secret bool // the whole value is secret (tag secret:"true")
+	dsn    bool // a database setting that may hold a password (tag secret:"dsn")
 }
 
 // fields lists the keys of Config in declaration order.
@@ -75,7 +194,7 @@ func fields() []field {
 		if key == "" || key == "-" || !sf.IsExported() {
 			continue
 		}
-		out = append(out, field{key: key, index: i, secret: sf.Tag.Get("secret") == "true"})
+		out = append(out, field{key: key, index: i, secret: sf.Tag.Get("secret") == "true", dsn: sf.Tag.Get("secret") == "dsn"})
 	}
 	return out
 }
@@ -126,6 +245,9 @@ func setFromString(v reflect.Value, raw string) error {
 		if err != nil {
 			return fmt.Errorf("not a number: %q", raw)
 		}
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return fmt.Errorf("must be a finite number, got %q", raw)
+		}
 		v.SetFloat(n)
 	default:
 		return fmt.Errorf("cannot be set from the environment (type %s)", v.Type())
@@ -135,7 +257,8 @@ func setFromString(v reflect.Value, raw string) error {
 
 // Print writes the configuration as YAML, in the same shape the file takes.
 // Secrets are never printed: they show as "<redacted>" when set and
-// "<unset>" when empty.
+// "<unset>" when empty, and the database setting shows without its
+// password (postgres://user:<redacted>@host/db, password=<redacted>).
 func (c Config) Print(w io.Writer) error {
 	doc := &yaml.Node{Kind: yaml.MappingNode}
 	v := reflect.ValueOf(c)
@@ -147,6 +270,8 @@ func (c Config) Print(w io.Writer) error {
 			node = yaml.Node{Kind: yaml.ScalarNode, Value: "<unset>"}
 		case f.secret:
 			node = yaml.Node{Kind: yaml.ScalarNode, Value: "<redacted>"}
+		case f.dsn:
+			node = yaml.Node{Kind: yaml.ScalarNode, Value: RedactDSN(fv.String())}
 		case fv.Type() == durationType:
 			node = yaml.Node{Kind: yaml.ScalarNode, Value: time.Duration(fv.Int()).String()}
 		default:

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +24,10 @@ var (
 type Problem struct {
 	Key    string
 	Reason string
+	// Unread marks a value that could not be read at all (a type error in
+	// the file or the environment, or a file that cannot be read): the key
+	// kept its earlier value, so the configuration is not what was written.
+	Unread bool
 }
 
 func (p Problem) Error() string { return p.Key + ": " + p.Reason }
@@ -51,6 +56,8 @@ func (c Config) Validate() error {
 	}
 	if c.Database == "" {
 		add("database", "must be set (a postgres:// URL or a SQLite file path)")
+	} else if err := checkDatabase(c.Database); err != nil {
+		add("database", "%v", err)
 	}
 	if !slices.Contains(Registrations, c.Registration) {
 		add("registration", "must be one of %s, got %q", strings.Join(Registrations, ", "), c.Registration)
@@ -107,6 +114,33 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(ps...)
+}
+
+// urlScheme matches the scheme of a URL; one letter is a Windows drive.
+var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]+):`)
+
+// checkDatabase refuses a setting that looks like a URL of a database Ward
+// does not speak (mysql://…), which would otherwise become the name of a
+// new SQLite file, and a password left as --print-config's placeholder.
+func checkDatabase(dsn string) error {
+	if m := urlScheme.FindStringSubmatch(dsn); m != nil {
+		switch strings.ToLower(m[1]) {
+		case "postgres", "postgresql":
+			if _, err := url.Parse(dsn); err != nil {
+				return fmt.Errorf("not a valid postgres:// URL: %v", strings.ReplaceAll(err.Error(), dsn, RedactDSN(dsn)))
+			}
+		case "sqlite", "file":
+			if strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "file:") == "" {
+				return errors.New("names no SQLite file")
+			}
+		default:
+			return fmt.Errorf("%s: is not a database Ward supports: give a postgres:// URL or a SQLite file path", m[1])
+		}
+	}
+	if strings.Contains(dsn, ":"+Redacted+"@") || strings.Contains(dsn, "password="+Redacted) {
+		return fmt.Errorf("holds the placeholder %q from --print-config: set the real password", Redacted)
+	}
+	return nil
 }
 
 // Problems unpacks the result of Validate into its problems.
@@ -184,17 +218,54 @@ func checkHTTPURL(raw string) error {
 	return nil
 }
 
-// sameAddress reports whether two host:port addresses would collide. Port 0
-// picks a free port each time, so it never collides.
+// sameAddress reports whether two host:port addresses would collide: the
+// same port on the same host, where "localhost" is 127.0.0.1 and ::1 and
+// an IP is compared as an address (127.0.0.1 and ::ffff:127.0.0.1 are
+// one), or the same port where either side is a wildcard (all addresses).
+// Port 0 picks a free port each time, so it never collides.
 func sameAddress(a, b string) bool {
 	ah, ap, err1 := net.SplitHostPort(a)
 	bh, bp, err2 := net.SplitHostPort(b)
 	if err1 != nil || err2 != nil {
 		return a == b
 	}
-	if ap != bp || ap == "0" {
+	an, err1 := strconv.Atoi(ap)
+	bn, err2 := strconv.Atoi(bp)
+	if err1 != nil || err2 != nil || an != bn || an == 0 {
 		return false
 	}
-	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
-	return ah == bh || wildcard(ah) || wildcard(bh)
+	as, bs := hostAddrs(ah), hostAddrs(bh)
+	if as == nil || bs == nil {
+		return true // a wildcard
+	}
+	for _, x := range as {
+		for _, y := range bs {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hostAddrs is what a listen host stands for: nil for a wildcard, the
+// loopback addresses for localhost, the address of an IP, else the name.
+func hostAddrs(h string) []string {
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	if h == "" {
+		return nil
+	}
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return []string{"127.0.0.1", "::1"}
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		if ip.IsUnspecified() {
+			return nil
+		}
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		return []string{ip.String()}
+	}
+	return []string{h}
 }

@@ -68,14 +68,15 @@ type Server struct {
 // New opens the database, migrates it and builds the services. It does not
 // listen yet.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	// A driver's error may quote the setting: never with its password.
 	d, err := db.Open(ctx, cfg.Database)
 	if err != nil {
-		return nil, err
+		return nil, config.ScrubDSN(err, cfg.Database)
 	}
 	applied, err := d.Migrate(ctx)
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, config.ScrubDSN(fmt.Errorf("migrate: %w", err), cfg.Database)
 	}
 	if len(applied) > 0 {
 		log.Info("applied migrations", "migrations", applied)
