@@ -217,7 +217,7 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		return "", time.Time{}, nil
 	}
 	if err := eventauth.Authorize(r.Version, ev, nil, getEvents, getKey); err != nil {
-		return nil, authError(err)
+		return nil, refusedByAuth(r, p, authError(err))
 	}
 	eventID, err := ev.GetEventID(r.Version)
 	if err != nil {
@@ -346,7 +346,7 @@ func (s *Service) commitAndWake(ctx context.Context, fn func(tx *sql.Tx, wake *w
 		return nil
 	})
 	if err != nil {
-		return err
+		return s.recordRefusal(ctx, err)
 	}
 	s.notifier.Wake(wl.users...)
 	return nil

@@ -12,10 +12,11 @@ import (
 	"ward/audit"
 )
 
-// Auditor records an action inside the transaction that performs it. A nil
-// Auditor records nothing.
+// Auditor records an action inside the transaction that performs it, or
+// alone for a refusal that writes nothing. A nil Auditor records nothing.
 type Auditor interface {
 	Record(ctx context.Context, tx *sql.Tx, e audit.Entry) error
+	RecordAlone(ctx context.Context, e audit.Entry) error
 }
 
 // auditEvent records an appended event in its transaction: room, event id,

@@ -183,7 +183,8 @@ func (s *Service) Redact(ctx context.Context, sender id.UserID, device id.Device
 					return err
 				}
 				if pl.GetUserLevel(sender) < pl.Redact() {
-					return mautrix.MForbidden.WithMessage("You may only redact your own events at your power level")
+					return refusedByAuth(r, proto{Type: event.EventRedaction.Type, Sender: sender, TxnDevice: device, Redacts: target},
+						mautrix.MForbidden.WithMessage("You may only redact your own events at your power level"))
 				}
 			}
 			return s.applyRedaction(ctx, tx, r.Version, targetEv, e.ID)

@@ -42,6 +42,7 @@ Usage:
   ward migrate [--config FILE]
   ward admin user create --user LOCALPART [--password P] [--admin] [--config FILE]
   ward admin roster|role|team|assign|unassign|assignment|token … (clinic policy, below)
+  ward admin audit verify|checkpoint|export|truncate … (audit trail, below)
   ward version
   ward help
 
@@ -50,7 +51,7 @@ can also be set by an environment variable: key foo_bar from WARD_FOO_BAR.
 admin user create reads the password from the first line of standard input
 when --password is not given.
 
-` + adminPolicyUsage
+` + adminPolicyUsage + "\n" + adminAuditUsage
 
 // run is the whole program. It reads the environment only through getenv
 // and standard input only through stdin.

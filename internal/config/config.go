@@ -53,6 +53,9 @@ type Config struct {
 	// URLPreviews lets preview_url fetch links; off, because a preview
 	// sends a patient's link to a third party.
 	URLPreviews bool `yaml:"url_previews"`
+	// AuditRetention is how long audit entries are kept; older ones are
+	// removed through a signed truncation. 0 keeps them forever.
+	AuditRetention time.Duration `yaml:"audit_retention"`
 }
 
 // Defaults returns the built-in configuration: a server that starts on a
@@ -80,6 +83,7 @@ func Defaults() Config {
 		MemoryLimitBytes:       64 << 20,
 		MediaQuotaBytes:        1 << 30,
 		URLPreviews:            false,
+		AuditRetention:         0,
 	}
 }
 

@@ -302,6 +302,7 @@ func TestEveryKeyHasAnEnvironmentVariable(t *testing.T) {
 	// Durations need a unit; strings take "1"; numbers parse "1".
 	values["WARD_SHUTDOWN_TIMEOUT"] = "1s"
 	values["WARD_ACCESS_TOKEN_LIFETIME"] = "1s"
+	values["WARD_AUDIT_RETENTION"] = "1s"
 	seen := map[string]bool{}
 	getenv := func(k string) string { seen[k] = true; return values[k] }
 	if _, err := config.Read("", getenv); err != nil {
@@ -370,6 +371,7 @@ func TestValidate(t *testing.T) {
 		{name: "database empty", mutate: func(c *config.Config) { c.Database = "" }, want: []string{"database"}},
 		{name: "shutdown timeout", mutate: func(c *config.Config) { c.ShutdownTimeout = 0 }, want: []string{"shutdown_timeout"}},
 		{name: "token lifetime negative", mutate: func(c *config.Config) { c.AccessTokenLifetime = -time.Second }, want: []string{"access_token_lifetime"}},
+		{name: "audit retention negative", mutate: func(c *config.Config) { c.AuditRetention = -time.Hour }, want: []string{"audit_retention"}},
 		{name: "rate limits", mutate: func(c *config.Config) { c.RateLimitPerSecond = 0; c.RateLimitBurst = -1 },
 			want: []string{"rate_limit_per_second", "rate_limit_burst"}},
 		{

@@ -90,6 +90,9 @@ func (c Config) Validate() error {
 	if c.AccessTokenLifetime < 0 {
 		add("access_token_lifetime", "must not be negative, got %s", c.AccessTokenLifetime)
 	}
+	if c.AuditRetention < 0 {
+		add("audit_retention", "must not be negative (0 keeps entries forever), got %s", c.AuditRetention)
+	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout", "must be greater than 0, got %s", c.ShutdownTimeout)
 	}
