@@ -6,11 +6,13 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,10 +65,6 @@ type Server struct {
 	stoppingOnce sync.Once // makes stopping
 	stopOnce     sync.Once // closes stopping
 	stopping     chan struct{}
-
-	// stopRetention ends the audit retention; retentionDone closes once it has.
-	stopRetention context.CancelFunc
-	retentionDone chan struct{}
 }
 
 // New opens the database, migrates it and builds the services. It does not
@@ -84,6 +82,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	if len(applied) > 0 {
 		log.Info("applied migrations", "migrations", applied)
+	}
+	if err := checkServerName(ctx, d, cfg.ServerName); err != nil {
+		d.Close()
+		return nil, err
 	}
 	n := stream.NewNotifier()
 	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n, Audit: audit.New(d, log)}
@@ -134,6 +136,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Policy.Audit = s.Audit
 	}
 	return s, nil
+}
+
+// checkServerName refuses a server name other than the one the database's
+// users were made under: user IDs embed it, so a changed name would leave
+// every account unreachable and make new ones on a second name.
+func checkServerName(ctx context.Context, d *db.DB, name string) error {
+	var first sql.NullString
+	var n int64
+	err := d.Read.QueryRowContext(ctx,
+		`SELECT MIN(user_id), COUNT(*) FROM users WHERE user_id NOT LIKE $1`, "%:"+name).Scan(&first, &n)
+	if err != nil {
+		return fmt.Errorf("check the server name against the users: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	userID := first.String
+	_, other, _ := strings.Cut(userID, ":")
+	return fmt.Errorf("server_name is %q, but the database holds users of server name %q (%d, such as %s): "+
+		"the server name cannot change once users exist; set server_name back to %q, or start on a new database",
+		name, other, n, userID, other)
 }
 
 // Handler is the client API handler. Every request is counted in the
@@ -204,14 +227,6 @@ func (s *Server) Start(handler http.Handler) error {
 		s.stopBackground = cancel
 		go s.Policy.RunRechecks(bg, policyRooms{s.Rooms}, time.Second)
 	}
-	if period := s.Config.AuditRetention; period > 0 {
-		bg, cancel := context.WithCancel(audit.WithRequest(context.Background(), &audit.Request{User: "ward serve (audit_retention)"}))
-		s.stopRetention, s.retentionDone = cancel, make(chan struct{})
-		go func() {
-			defer close(s.retentionDone)
-			s.Audit.RunRetention(bg, period, min(time.Hour, period))
-		}()
-	}
 	return nil
 }
 
@@ -252,10 +267,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	if s.stopBackground != nil {
 		s.stopBackground()
-	}
-	if s.stopRetention != nil {
-		s.stopRetention()
-		<-s.retentionDone
 	}
 	var err error
 	if s.http != nil {
