@@ -65,6 +65,10 @@ type Server struct {
 	stoppingOnce sync.Once // makes stopping
 	stopOnce     sync.Once // closes stopping
 	stopping     chan struct{}
+
+	// stopRetention ends the audit retention; retentionDone closes once it has.
+	stopRetention context.CancelFunc
+	retentionDone chan struct{}
 }
 
 // New opens the database, migrates it and builds the services. It does not
@@ -227,6 +231,14 @@ func (s *Server) Start(handler http.Handler) error {
 		s.stopBackground = cancel
 		go s.Policy.RunRechecks(bg, policyRooms{s.Rooms}, time.Second)
 	}
+	if period := s.Config.AuditRetention; period > 0 {
+		bg, cancel := context.WithCancel(audit.WithRequest(context.Background(), &audit.Request{User: "ward serve (audit_retention)"}))
+		s.stopRetention, s.retentionDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.retentionDone)
+			s.Audit.RunRetention(bg, period, min(time.Hour, period))
+		}()
+	}
 	return nil
 }
 
@@ -267,6 +279,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() { close(s.stopping) })
 	if s.stopBackground != nil {
 		s.stopBackground()
+	}
+	if s.stopRetention != nil {
+		s.stopRetention()
+		<-s.retentionDone
 	}
 	var err error
 	if s.http != nil {
