@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -17,6 +18,7 @@ import (
 	"ward/audit"
 	"ward/e2ee"
 	"ward/internal/config"
+	"ward/internal/jsoncheck"
 	"ward/media"
 	"ward/policy"
 	"ward/push"
@@ -67,7 +69,9 @@ func RequestID(ctx context.Context) string {
 // still allows, the access_token query parameter.
 func accessToken(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		// The scheme is case-insensitive (RFC 9110); the header wins over
+		// the query parameter.
+		if scheme, t, ok := strings.Cut(strings.TrimSpace(h), " "); ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(t)
 		}
 		return ""
@@ -127,6 +131,11 @@ func decodeJSON(body []byte, v any) error {
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return mautrix.MNotJSON.WithMessage("Content not JSON.")
 	}
+	// NUL cannot be stored (PostgreSQL text) and has no business in any
+	// field a client sends; refuse it for every body, on every backend.
+	if err := jsoncheck.Check(body, jsoncheck.Rules{NoNUL: true}); err != nil {
+		return mautrix.MBadJSON.WithMessage("Invalid JSON: %s", err.Error())
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -134,11 +143,38 @@ func decodeJSON(body []byte, v any) error {
 			if field == "" {
 				return mautrix.MBadJSON.WithMessage("The request body must be a JSON object")
 			}
-			return mautrix.MBadJSON.WithMessage("Field %q must be of type %s", field, te.Type.String())
+			return mautrix.MBadJSON.WithMessage("Field %q must be %s, not %s", field, jsonKind(te.Type), te.Value)
 		}
 		return mautrix.MBadJSON.WithMessage("Malformed JSON: %s", err.Error())
 	}
 	return nil
+}
+
+// jsonKind names the JSON kind a Go type decodes from, for error messages
+// that speak the client's language rather than Go's.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a JSON value"
+		}
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a JSON value"
 }
 
 // writeJSON writes v with the status.

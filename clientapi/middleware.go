@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"maunium.net/go/mautrix"
@@ -71,9 +73,18 @@ func (a *API) outer(next http.Handler) http.Handler {
 			return
 		}
 		// Uploads have their own, larger limit, applied as they stream to disk.
-		if a.Config.MaxRequestBytes > 0 && r.Body != nil && !isMediaUpload(r) {
+		upload := isMediaUpload(r)
+		if a.Config.MaxRequestBytes > 0 && r.Body != nil && !upload {
 			r.Body = http.MaxBytesReader(rec, r.Body, a.Config.MaxRequestBytes)
 		}
+		// A client that sends headers and then trickles (or never sends) its
+		// body must not hold a connection for ever: bodies have a deadline,
+		// a generous one for uploads.
+		readFor := bodyReadTimeout
+		if upload {
+			readFor = uploadReadTimeout
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(readFor))
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -90,6 +101,16 @@ func (a *API) outer(next http.Handler) http.Handler {
 	})
 }
 
+const (
+	bodyReadTimeout   = 60 * time.Second
+	uploadReadTimeout = time.Hour
+)
+
+// knownMethods bounds the method label of metrics: anything else is OTHER,
+// so that a client cannot create series at will.
+var knownMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true,
+	http.MethodPut: true, http.MethodDelete: true, http.MethodOptions: true, http.MethodPatch: true}
+
 // finish logs the request (path template only: never a query string, which
 // may hold an access token) and reports it to metrics.
 func (a *API) finish(r *http.Request, status int, start time.Time) {
@@ -104,7 +125,11 @@ func (a *API) finish(r *http.Request, status int, start time.Time) {
 	a.Log.DebugContext(r.Context(), "request", "request_id", RequestID(r.Context()), "method", r.Method,
 		"route", route, "status", status, "ms", elapsed.Milliseconds(), "remote", remoteAddr(r))
 	if a.Observe != nil {
-		a.Observe(route, r.Method, status, elapsed.Seconds())
+		method := r.Method
+		if !knownMethods[method] {
+			method = "OTHER"
+		}
+		a.Observe(route, method, status, elapsed.Seconds())
 	}
 }
 
@@ -112,6 +137,14 @@ func (a *API) finish(r *http.Request, status int, start time.Time) {
 // the matched route template where outer's log line and metrics read it.
 func recordRoute(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No path parameter of any endpoint may hold NUL or invalid UTF-8:
+		// refuse them here, once, before any handler stores one.
+		for _, v := range mux.Vars(r) {
+			if strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+				mautrix.MInvalidParam.WithMessage("Path parameters must be valid UTF-8 without NUL characters").Write(w)
+				return
+			}
+		}
 		if h, ok := r.Context().Value(routeKey).(*string); ok && *h == "" {
 			if cr := mux.CurrentRoute(r); cr != nil {
 				if t, err := cr.GetPathTemplate(); err == nil {

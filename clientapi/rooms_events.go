@@ -3,6 +3,8 @@ package clientapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
+	"unicode"
 
 	"github.com/gorilla/mux"
 	"maunium.net/go/mautrix"
@@ -29,7 +31,7 @@ func readContent(r *http.Request) (json.RawMessage, error) {
 // eventTypeVar reads the {eventType} path variable.
 func eventTypeVar(r *http.Request) (string, error) {
 	t := mux.Vars(r)["eventType"]
-	if t == "" || len(t) > 255 {
+	if t == "" || len(t) > 255 || strings.IndexFunc(t, unicode.IsControl) >= 0 {
 		return "", mautrix.MInvalidParam.WithMessage("Invalid event type")
 	}
 	return t, nil

@@ -1,24 +1,61 @@
 package clientapi
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"maunium.net/go/mautrix"
 )
+
+// healthTimeout bounds the database ping of GET /health.
+const healthTimeout = 3 * time.Second
+
+// methodNotAllowed answers a known endpoint called with the wrong method
+// (DESIGN: Errors).
+var methodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	mautrix.MUnrecognized.WithStatus(http.StatusMethodNotAllowed).WithMessage("Method not allowed").Write(w)
+})
+
+// pathKnown reports whether some route serves req's path with another
+// method.
+func pathKnown(r *mux.Router, req *http.Request) bool {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == req.Method {
+			continue
+		}
+		probe := req.Clone(req.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if r.Match(probe, &match) && match.MatchErr == nil && match.Route != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Handler returns the whole HTTP surface of the client-server API.
 func (a *API) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// gorilla/mux reports a known path called with the wrong method as
+		// "not found" when the route sits in a subrouter; ask the router
+		// whether the path exists under another method.
+		if pathKnown(r, req) {
+			methodNotAllowed(w, req)
+			return
+		}
 		mautrix.MUnrecognized.WithMessage("Unrecognized request").Write(w)
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		mautrix.MUnrecognized.WithStatus(http.StatusMethodNotAllowed).WithMessage("Method not allowed").Write(w)
-	})
+	r.MethodNotAllowedHandler = methodNotAllowed
 	r.HandleFunc("/health", func(w http.ResponseWriter, req *http.Request) {
-		if err := a.Accounts.Ping(req.Context()); err != nil {
+		// A database that accepts connections but never answers must not
+		// hang the load balancer's probe: answer 503 after a few seconds.
+		ctx, cancel := context.WithTimeout(req.Context(), healthTimeout)
+		defer cancel()
+		if err := a.Accounts.Ping(ctx); err != nil {
 			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
 			return
 		}

@@ -229,18 +229,18 @@ func MayReach(a, b Person) Decision {
 	return d
 }
 
-// plaintextTypes are event types that carry clinical content in the clear.
-var plaintextTypes = map[string]bool{"m.room.message": true, "m.sticker": true, "m.room.message.feedback": true}
+// clearTypes are the only message (non-state) events a clinical room takes
+// in the clear: the encrypted envelope itself; redactions, which carry no
+// content; and reactions, which matrix-js-sdk (and so Element) never
+// encrypts — their key is a short annotation, kept by the server as sent.
+var clearTypes = map[string]bool{"m.room.encrypted": true, "m.room.redaction": true, "m.reaction": true}
 
-// MaySend decides whether an event may be sent in a room: clinical rooms
-// must be encrypted and refuse plaintext messages, stickers and files.
+// MaySend decides whether an event may be sent in a room: in a clinical
+// room every message event must be encrypted (an allow list, so a new or
+// custom event type cannot carry content in the clear).
 func MaySend(sender Person, purpose Purpose, encrypted bool, evType string, isState bool) Decision {
-	if purpose == PurposeClinical && !isState && plaintextTypes[evType] {
+	if purpose == PurposeClinical && !isState && !clearTypes[evType] {
 		return deny("encryption-required", "encryption required: this clinical room accepts only encrypted messages")
-	}
-	if purpose == PurposeClinical && !isState && !encrypted && evType != "m.room.encrypted" && evType != "m.reaction" &&
-		evType != "m.room.redaction" {
-		return deny("encryption-required", "encryption required: enable encryption in this clinical room first")
 	}
 	return allow("send")
 }

@@ -195,6 +195,42 @@ func TestClinicalRoomsAreEncrypted(t *testing.T) {
 		if _, err := c.users["pat1"].SendText(ctx, room, "my symptoms in the clear"); !forbidden(err, "encryption required") {
 			t.Fatalf("plaintext in a clinical room: %v", err)
 		}
+		// An allow list, not a deny list: a custom type cannot carry
+		// content in the clear either.
+		if _, err := c.users["pat1"].SendMessageEvent(ctx, room, event.NewEventType("com.example.note"),
+			map[string]any{"body": "symptoms"}); !forbidden(err, "encryption required") {
+			t.Fatalf("custom plaintext event in a clinical room: %v", err)
+		}
+		// Encryption cannot be switched off or made unusable, not even by an
+		// admin, and the purpose cannot be set to a value the policy does
+		// not know (which once read as "not clinical").
+		if _, err := c.users["admin1"].JoinRoomByID(ctx, room); err != nil {
+			// The admin is not in the DM; invite first.
+			if _, err := c.users["doc1"].InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: c.id("admin1")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.users["admin1"].JoinRoomByID(ctx, room); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.users["pat1"].SendStateEvent(ctx, room, event.StateEncryption, "", map[string]any{"algorithm": "none"}); !forbidden(err, "encryption") {
+			t.Fatalf("encryption replaced with none: %v", err)
+		}
+		_, err := c.users["admin1"].SendStateEvent(ctx, room, event.NewEventType(policy.PurposeEventType), "", map[string]any{"purpose": "social"})
+		var he mautrix.HTTPError
+		if !errors.As(err, &he) || he.RespError == nil || he.RespError.ErrCode != "M_BAD_JSON" {
+			t.Fatalf("unknown purpose value: %v", err)
+		}
+		// createRoom asking for a useless algorithm gets Megolm anyway.
+		odd, err := c.users["doc1"].CreateRoom(ctx, &mautrix.ReqCreateRoom{InitialState: []*event.Event{{Type: event.StateEncryption,
+			Content: event.Content{Raw: map[string]any{"algorithm": "none"}}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var oddEnc event.EncryptionEventContent
+		if err := c.users["doc1"].StateEvent(ctx, odd.RoomID, event.StateEncryption, "", &oddEnc); err != nil || oddEnc.Algorithm != "m.megolm.v1.aes-sha2" {
+			t.Fatalf("clinical room created with algorithm %q (%v)", oddEnc.Algorithm, err)
+		}
 		if _, err := c.users["pat1"].SendMessageEvent(ctx, room, event.EventEncrypted, map[string]any{
 			"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn...", "sender_key": "k", "session_id": "s", "device_id": "D"}); err != nil {
 			t.Fatalf("encrypted message: %v", err)

@@ -128,6 +128,16 @@ func (s *Service) refuse(ctx context.Context, actor id.UserID, action string, d 
 	return mautrix.MForbidden.WithMessage("Refused by clinic policy: %s", d.Reason)
 }
 
+// PurposeOf reads a room's stored purpose for a decision. Anything but
+// "scheduling" counts as clinical: a room whose purpose value is missing or
+// unknown gets the strictest rules (fail closed).
+func PurposeOf(v string) Purpose {
+	if Purpose(v) == PurposeScheduling {
+		return PurposeScheduling
+	}
+	return PurposeClinical
+}
+
 // ParsePurpose reads a purpose value; "" means clinical.
 func ParsePurpose(v string) (Purpose, bool) {
 	switch Purpose(v) {
@@ -168,7 +178,7 @@ func (s *Service) CheckCreate(ctx context.Context, creator id.UserID, invitees [
 // invite from inviter, or joining it themselves when byInvite is false:
 // a public room, open to clinicians and admins only).
 func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID) error {
-	p, _ := ParsePurpose(purpose)
+	p := PurposeOf(purpose)
 	ids := append([]id.UserID{newcomer, creator}, members...)
 	people, err := s.People(ctx, ids...)
 	if err != nil {
@@ -201,7 +211,7 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 // CheckSend decides whether an event may be sent into a room. Changing
 // the room's purpose after creation is for admins only.
 func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error {
-	p, _ := ParsePurpose(purpose)
+	p := PurposeOf(purpose)
 	if evType == PurposeEventType || evType == "m.room.join_rules" {
 		people, err := s.People(ctx, sender)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/db"
+	"ward/internal/jsoncheck"
 	"ward/internal/stream"
 )
 
@@ -36,7 +37,14 @@ type proto struct {
 	// and for unsigned.transaction_id.
 	TxnDevice id.DeviceID
 	TxnID     string
+	// TxnScope is the endpoint the transaction id belongs to: the spec
+	// scopes transaction ids to the device and the request path, so the
+	// same id on another room, event type or endpoint is a new request.
+	TxnScope string
 }
+
+// txnKey is the key idempotency is checked under.
+func (p proto) txnKey() string { return p.TxnScope + "|" + p.TxnID }
 
 // roomRow is a room's row, read with the room locked for appending.
 type roomRow struct {
@@ -146,6 +154,11 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 	if !gjson.ValidBytes(p.Content) || !gjson.ParseBytes(p.Content).IsObject() {
 		return nil, mautrix.MBadJSON.WithMessage("Event content must be a JSON object")
 	}
+	// Events are signed over canonical JSON: refuse up front, with the rule
+	// and never the content, what it cannot represent.
+	if err := jsoncheck.Check(p.Content, jsoncheck.Rules{Canonical: true, NoNUL: true}); err != nil {
+		return nil, mautrix.MBadJSON.WithMessage("Event content is not valid canonical JSON: %s", err.Error())
+	}
 	ev := &pdu.PDU{
 		Type:           p.Type,
 		StateKey:       p.StateKey,
@@ -188,7 +201,8 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		}
 	}
 	if err := ev.Sign(r.Version, s.serverName, s.keyID, s.key); err != nil {
-		return nil, fmt.Errorf("sign event: %w", err)
+		// The encoder's error may quote the content: never pass it on.
+		return nil, mautrix.MBadJSON.WithMessage("Event cannot be encoded as canonical JSON")
 	}
 	raw, err := jsonv2.Marshal(ev)
 	if err != nil {

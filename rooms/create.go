@@ -131,6 +131,9 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 		if st.Type == event.StateCreate.Type || st.Type == event.StateMember.Type {
 			return "", mautrix.MInvalidParam.WithMessage("initial_state may not contain %s", st.Type)
 		}
+		if err := s.checkPurposeContent(st.Type, st.Content); err != nil {
+			return "", err
+		}
 	}
 	purpose := s.policyInitialState(&req)
 	if s.gate != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/tidwall/gjson"
+	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -99,8 +100,28 @@ func (s *Service) checkMembership(ctx context.Context, sender, target id.UserID,
 	return s.gate.CheckJoin(ctx, target, inviter, byInvite, f.Purpose, f.Creator, f.Members)
 }
 
-// checkSend asks the gate about a non-membership event.
-func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.RoomID, evType string, isState bool) error {
+// megolm is the one encryption algorithm clinical rooms use.
+const megolm = "m.megolm.v1.aes-sha2"
+
+// checkPurposeContent refuses a purpose state event whose value is not one
+// the policy knows (an unknown value must never read as "not clinical").
+func (s *Service) checkPurposeContent(evType string, content []byte) error {
+	if evType != s.purposeType {
+		return nil
+	}
+	if p := gjson.GetBytes(content, "purpose"); p.Type != gjson.String || (p.Str != "clinical" && p.Str != "scheduling") {
+		return mautrix.MBadJSON.WithMessage(`Room purpose must be {"purpose": "clinical"} or {"purpose": "scheduling"}`)
+	}
+	return nil
+}
+
+// checkSend asks the gate about a non-membership event. Under the policy a
+// clinical room's m.room.encryption can only ever name Megolm: encryption
+// cannot be switched off or made unusable.
+func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.RoomID, evType string, isState bool, content []byte) error {
+	if err := s.checkPurposeContent(evType, content); err != nil {
+		return err
+	}
 	if s.gate == nil {
 		return nil
 	}
@@ -108,6 +129,9 @@ func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.Roo
 	f, err := s.facts(ctx, s.db.Read, roomID)
 	if err != nil {
 		return nil
+	}
+	if evType == event.StateEncryption.Type && f.Purpose != "scheduling" && gjson.GetBytes(content, "algorithm").Str != megolm {
+		return mautrix.MForbidden.WithMessage("Refused by clinic policy: encryption required: a clinical room's encryption must be %s", megolm)
 	}
 	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState)
 }
@@ -124,6 +148,14 @@ func (s *Service) policyInitialState(req *CreateRequest) (purpose string) {
 	}
 	if s.gate == nil {
 		return purpose
+	}
+	if purpose != "scheduling" {
+		// A clinical room's encryption is Megolm, whatever the client asked.
+		for i, st := range req.InitialState {
+			if st.Type == event.StateEncryption.Type && st.StateKey == "" && gjson.GetBytes(st.Content, "algorithm").Str != megolm {
+				req.InitialState[i].Content = json.RawMessage(`{"algorithm":"` + megolm + `"}`)
+			}
+		}
 	}
 	if !hasInitial(req.InitialState, s.purposeType, "") {
 		req.InitialState = append(req.InitialState, InitialStateEvent{Type: s.purposeType,

@@ -26,11 +26,11 @@ func (s *Service) Send(ctx context.Context, sender id.UserID, device id.DeviceID
 		}
 		return s.Redact(ctx, sender, device, roomID, redacts, content, txnID)
 	}
-	if err := s.checkSend(ctx, sender, roomID, evType, false); err != nil {
+	if err := s.checkSend(ctx, sender, roomID, evType, false, content); err != nil {
 		return "", err
 	}
 	return s.appendWithTxn(ctx, sender, device, roomID, proto{Type: evType, Sender: sender, Content: content,
-		TxnDevice: device, TxnID: txnID}, nil)
+		TxnDevice: device, TxnID: txnID, TxnScope: "send/" + string(roomID) + "/" + evType}, nil)
 }
 
 // appendWithTxn appends p unless the transaction was already used; after
@@ -47,7 +47,7 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 		if p.TxnID != "" {
 			var existing string
 			err := tx.QueryRowContext(ctx, `SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
-				string(sender), string(device), p.TxnID).Scan(&existing)
+				string(sender), string(device), p.txnKey()).Scan(&existing)
 			if err == nil {
 				eventID = id.EventID(existing)
 				return nil
@@ -66,7 +66,7 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 		}
 		if p.TxnID != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO txn_ids (user_id, device_id, txn_id, event_id, created_ts)
-				VALUES ($1, $2, $3, $4, $5)`, string(sender), string(device), p.TxnID, string(e.ID), s.now().UnixMilli()); err != nil {
+				VALUES ($1, $2, $3, $4, $5)`, string(sender), string(device), p.txnKey(), string(e.ID), s.now().UnixMilli()); err != nil {
 				return fmt.Errorf("record transaction: %w", err)
 			}
 		}
@@ -98,7 +98,7 @@ func (s *Service) SendState(ctx context.Context, sender id.UserID, roomID id.Roo
 			return "", err
 		}
 	}
-	if err := s.checkSend(ctx, sender, roomID, evType, true); err != nil {
+	if err := s.checkSend(ctx, sender, roomID, evType, true, content); err != nil {
 		return "", err
 	}
 	return s.appendWithTxn(ctx, sender, "", roomID, proto{Type: evType, StateKey: strptr(stateKey), Sender: sender, Content: content}, nil)
@@ -175,7 +175,8 @@ func (s *Service) Redact(ctx context.Context, sender id.UserID, device id.Device
 		c["redacts"] = string(target)
 	}
 	return s.appendWithTxn(ctx, sender, device, roomID, proto{Type: event.EventRedaction.Type, Sender: sender,
-		Content: mustJSON(c), Redacts: target, TxnDevice: device, TxnID: txnID},
+		Content: mustJSON(c), Redacts: target, TxnDevice: device, TxnID: txnID,
+		TxnScope: "redact/" + string(roomID) + "/" + string(target)},
 		func(tx *sql.Tx, r *roomRow, e *Event) error {
 			if targetEv.Sender != sender {
 				pl, err := s.powerLevels(ctx, tx, r)

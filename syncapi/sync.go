@@ -183,6 +183,10 @@ func (s *Service) build(ctx context.Context, req Request) (*Response, error) {
 			// treat it as now rather than skipping what comes next.
 			since.Pos = upto
 		}
+		if since.Typing > next.Typing {
+			// Typing lives in memory and restarts from 0 with the server.
+			since.Typing = next.Typing
+		}
 	}
 	initial := req.Since == nil
 	f := req.Filter

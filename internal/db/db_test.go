@@ -146,3 +146,34 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentMigrate: several instances starting at once on a fresh
+// database all migrate successfully (PostgreSQL once failed on the
+// migrations table itself).
+func TestConcurrentMigrate(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		const n = 4
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				d, err := db.Open(ctx, b.DSN)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer d.Close()
+				_, errs[i] = d.Migrate(ctx)
+			}(i)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("instance %d: %v", i, err)
+			}
+		}
+	})
+}

@@ -27,8 +27,7 @@ func (p policyRooms) SharedRooms(ctx context.Context, user id.UserID) ([]policy.
 		if err != nil {
 			return nil, err
 		}
-		purpose, _ := policy.ParsePurpose(f.Purpose)
-		out = append(out, policy.RoomMembers{RoomID: m.RoomID, Purpose: purpose, Creator: f.Creator, Members: f.Members})
+		out = append(out, policy.RoomMembers{RoomID: m.RoomID, Purpose: policy.PurposeOf(f.Purpose), Creator: f.Creator, Members: f.Members})
 	}
 	return out, nil
 }
