@@ -11,6 +11,9 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"ward/internal/config"
 	"ward/internal/db"
@@ -217,8 +220,40 @@ func admin(ctx context.Context, args []string, getenv func(string) string, stdin
 	if handled, err := adminPolicy(ctx, args, getenv, stdout, stderr); handled {
 		return err
 	}
-	fmt.Fprintf(stderr, "ward admin: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+	fmt.Fprint(stderr, adminHelp(args))
 	return errUsage
+}
+
+// adminHelp answers an incomplete or unknown `ward admin` command with the
+// commands that start like it: `ward admin user` lists `ward admin user
+// create`, `ward admin` lists them all.
+func adminHelp(args []string) string {
+	for n := len(args); n >= 0; n-- {
+		prefix := strings.Join(append([]string{"ward", "admin"}, args[:n]...), " ")
+		var lines []string
+		for _, l := range strings.Split(usage, "\n") {
+			// Skip the summaries (ward admin roster|role|…).
+			_, after, ok := strings.Cut(l+" ", prefix+" ")
+			if next, _, _ := strings.Cut(after, " "); ok && !strings.Contains(next, "|") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
+		var b strings.Builder
+		switch {
+		case n == len(args):
+			fmt.Fprintf(&b, "%s: needs a command, one of:\n", prefix)
+		default:
+			fmt.Fprintf(&b, "%s: unknown command %q; the commands are:\n", prefix, strings.Join(args[n:], " "))
+		}
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+		return b.String()
+	}
+	return usage
 }
 
 func adminUserCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -241,16 +276,16 @@ func adminUserCreate(ctx context.Context, args []string, getenv func(string) str
 	}
 	pw := *password
 	if pw == "" {
-		if isTerminal(stdin) {
-			fmt.Fprint(stderr, "Password (shown as you type): ")
-		}
-		pw, err = readLine(stdin)
+		pw, err = readPassword(stdin, stderr)
 		if err != nil {
 			return fmt.Errorf("read password from standard input: %w", err)
 		}
 		if pw == "" {
 			return errors.New("no password: give --password or write it on standard input")
 		}
+	}
+	if n := utf8.RuneCountInString(pw); n < minPasswordChars {
+		return fmt.Errorf("the password has %d characters: it needs at least %d", n, minPasswordChars)
 	}
 	s, err := server.New(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
@@ -281,11 +316,22 @@ func readLine(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
+// minPasswordChars is the shortest password `ward admin user create`
+// accepts.
+const minPasswordChars = 8
+
+// readPassword reads the password: from a terminal without echo, after a
+// prompt on stderr; from a pipe or file, as its first line.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return readLine(stdin)
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	fmt.Fprint(stderr, "Password (not shown): ")
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(stderr)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }

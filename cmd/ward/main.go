@@ -48,8 +48,9 @@ Usage:
 
 Without --config, the file named by WARD_CONFIG is read, if set. Every key
 can also be set by an environment variable: key foo_bar from WARD_FOO_BAR.
-admin user create reads the password from the first line of standard input
-when --password is not given.
+admin user create reads the password (at least 8 characters) from standard
+input when --password is not given: typed without echo on a terminal, else
+the first line.
 
 ` + adminPolicyUsage + "\n" + adminAuditUsage
 

@@ -400,6 +400,65 @@ func TestAdminUserCreateNeedsPassword(t *testing.T) {
 	}
 }
 
+// An incomplete `ward admin` command lists the commands that complete it.
+func TestAdminListsSubcommands(t *testing.T) {
+	for args, want := range map[string][]string{
+		"admin":             {"ward admin user create", "ward admin role set", "ward admin audit verify"},
+		"admin user":        {"ward admin user create"},
+		"admin user delete": {"ward admin user create", `"delete"`},
+		"admin role":        {"ward admin role set", "ward admin role list"},
+		"admin team":        {"ward admin team create", "ward admin team add"},
+		"admin token":       {"ward admin token create", "ward admin token revoke"},
+		"admin audit":       {"ward admin audit verify"},
+	} {
+		iv := &invocation{args: strings.Fields(args)}
+		if err := iv.run(context.Background()); !errors.Is(err, errUsage) {
+			t.Errorf("ward %s: err = %v, want the usage", args, err)
+		}
+		out := iv.stderr.String()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("ward %s does not list %q:\n%s", args, w, out)
+			}
+		}
+		if args == "admin user" && strings.Contains(out, `unknown command "user"`) {
+			t.Errorf("ward admin user calls user unknown:\n%s", out)
+		}
+	}
+}
+
+// admin user create refuses a password shorter than 8 characters, from
+// the flag or from standard input, counting characters rather than bytes.
+func TestAdminUserCreateRefusesShortPasswords(t *testing.T) {
+	env := sqliteEnv(t)
+	for _, tt := range []struct {
+		name, flag, stdin string
+		ok                bool
+	}{
+		{name: "flag 7", flag: "1234567"},
+		{name: "stdin 7", stdin: "abcdefg\n"},
+		{name: "stdin 1", stdin: "x\n"},
+		{name: "7 accented characters", stdin: "ééééééé\n"},
+		{name: "flag 8", flag: "12345678", ok: true},
+		{name: "stdin 8 accented", stdin: "éééééééé\n", ok: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"admin", "user", "create", "--user", "u" + strings.ReplaceAll(tt.name, " ", "")}
+			if tt.flag != "" {
+				args = append(args, "--password", tt.flag)
+			}
+			iv := &invocation{args: args, env: env, stdin: tt.stdin}
+			err := iv.run(context.Background())
+			if tt.ok != (err == nil) {
+				t.Fatalf("err = %v", err)
+			}
+			if !tt.ok && !strings.Contains(err.Error(), "at least 8") {
+				t.Fatalf("err = %v, want it to say at least 8", err)
+			}
+		})
+	}
+}
+
 func TestReadLine(t *testing.T) {
 	for in, want := range map[string]string{
 		"pw\n": "pw", "pw\r\n": "pw", "pw": "pw", "": "", "a b\nsecond\n": "a b",
