@@ -483,6 +483,13 @@ func (s *Service) ClaimKeys(ctx context.Context, req ClaimRequest) (*ClaimRespon
 	if n > maxClaimDevices {
 		return nil, mautrix.MInvalidParam.WithMessage("Too many devices in one claim")
 	}
+	// As /keys/query: a user ID that is not one is the request's fault,
+	// not a server's failure to answer.
+	for user := range req.OneTimeKeys {
+		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
+		}
+	}
 	resp := &ClaimResponse{OneTimeKeys: map[id.UserID]map[id.DeviceID]map[string]json.RawMessage{}, Failures: map[string]any{}}
 	// One row chosen by the subquery is deleted; on PostgreSQL the row lock
 	// with SKIP LOCKED makes a concurrent claimer pick another row instead

@@ -4,7 +4,10 @@
 // environment.
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is the whole of Ward's configuration.
 type Config struct {
@@ -87,10 +90,11 @@ func Defaults() Config {
 	}
 }
 
-// BaseURL is the URL clients reach the server at.
+// BaseURL is the URL clients reach the server at, without a trailing "/"
+// (clients append paths that start with one).
 func (c Config) BaseURL() string {
 	if c.PublicBaseURL != "" {
-		return c.PublicBaseURL
+		return strings.TrimRight(c.PublicBaseURL, "/")
 	}
 	return "http://" + c.Listen
 }
