@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -48,9 +49,11 @@ type Server struct {
 	Policy *policy.Service
 	// stopBackground ends the server's background work (policy rechecks).
 	stopBackground context.CancelFunc
-	E2EE           *e2ee.Service
-	Media          *media.Service
-	Push           *push.Service
+	// sqliteLock is held while this process serves a SQLite database.
+	sqliteLock *os.File
+	E2EE       *e2ee.Service
+	Media      *media.Service
+	Push       *push.Service
 
 	http     *http.Server
 	listener net.Listener
@@ -206,8 +209,12 @@ func (s *Server) Stopping() <-chan struct{} {
 // serves in the background; when metrics_listen is set it also serves the
 // metrics there, apart from the client API.
 func (s *Server) Start(handler http.Handler) error {
+	if err := s.lockSQLite(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", s.Config.Listen)
 	if err != nil {
+		s.unlockSQLite()
 		return fmt.Errorf("listen on %s: %w", s.Config.Listen, err)
 	}
 	var mln net.Listener
@@ -215,6 +222,7 @@ func (s *Server) Start(handler http.Handler) error {
 		mln, err = net.Listen("tcp", s.Config.MetricsListen)
 		if err != nil {
 			ln.Close()
+			s.unlockSQLite()
 			return fmt.Errorf("listen for metrics on %s: %w", s.Config.MetricsListen, err)
 		}
 	}
@@ -302,5 +310,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, e)
 		}
 	}
-	return errors.Join(err, s.DB.Close())
+	err = errors.Join(err, s.DB.Close())
+	s.unlockSQLite()
+	return err
 }
