@@ -8,6 +8,7 @@ const (
 	ActionLogoutAll      = "logout.all"
 	ActionTokenRefresh   = "token.refresh"
 	ActionRegister       = "register"
+	ActionIntakeRedeem   = "register.intake_token"
 	ActionPasswordChange = "password.change"
 	ActionDeactivate     = "account.deactivate"
 	ActionDeviceAdd      = "device.add"

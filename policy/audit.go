@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 
 	"maunium.net/go/mautrix/id"
@@ -12,7 +13,40 @@ import (
 // Auditor records what the policy decided or an admin changed. A nil
 // Auditor records nothing.
 type Auditor interface {
+	Record(ctx context.Context, tx *sql.Tx, e audit.Entry) error
 	RecordAlone(ctx context.Context, e audit.Entry) error
+}
+
+// asAdmin makes actor the actor of the entries other packages record for
+// an admin's change (the accounts a roster import creates are the admin's
+// doing, not self-registrations), unless the request already names its
+// authenticated caller.
+func asAdmin(ctx context.Context, actor string) context.Context {
+	r := audit.RequestFrom(ctx)
+	if r != nil && r.User != "" {
+		return ctx
+	}
+	req := audit.Request{User: actor}
+	if r != nil {
+		req = *r
+		req.User = actor
+	}
+	return audit.WithRequest(ctx, &req)
+}
+
+// auditIntakeUse records, in the registration's transaction, that user
+// redeemed the intake token tokenID (its id, never the token). bound says
+// the token set the password of an account made beforehand.
+func (s *Service) auditIntakeUse(ctx context.Context, tx *sql.Tx, user id.UserID, tokenID string, role Role, bound bool) error {
+	if s.Audit == nil {
+		return nil
+	}
+	d := map[string]string{"bound_account": "false", "role": string(role)}
+	if bound {
+		d = map[string]string{"bound_account": "true"}
+	}
+	return s.Audit.Record(ctx, tx, audit.Entry{ActorUser: string(user), Action: audit.ActionIntakeRedeem,
+		TargetUser: string(user), TokenID: tokenID, Detail: d})
 }
 
 // auditDenial records a refusal: who tried what, the rule and its reason

@@ -261,6 +261,9 @@ func (s *Service) RedeemTokenTx(ctx context.Context, tx *sql.Tx, token string, u
 			return false, err
 		}
 	}
+	if err := s.auditIntakeUse(ctx, tx, user, tokID, Role(role), lp != ""); err != nil {
+		return false, err
+	}
 	s.log.InfoContext(ctx, "intake token redeemed", "token_id", tokID, "user", user, "role", role)
 	return true, nil
 }

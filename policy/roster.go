@@ -275,6 +275,7 @@ func (s *Service) ImportRoster(ctx context.Context, acc RosterAccounts, rows []R
 	if opt.TokenLifetime == 0 {
 		opt.TokenLifetime = DefaultIntakeLifetime
 	}
+	ctx = asAdmin(ctx, actor)
 	var rep RosterReport
 	type action struct{ what, target string }
 	var actions []action
