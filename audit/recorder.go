@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"ward/internal/db"
@@ -15,6 +16,13 @@ type Recorder struct {
 	db  *db.DB
 	log *slog.Logger
 	now func() time.Time
+
+	// head caches the chain's head as this process last wrote it, so that
+	// an append needs no read: it moves the head row only if the row still
+	// says what the cache does (another instance, or a rolled-back
+	// transaction, makes the cache stale; then it is read afresh).
+	headMu sync.Mutex
+	head   *Checkpoint
 }
 
 // New returns a recorder writing to d.
@@ -60,28 +68,50 @@ func (r *Recorder) RecordAlone(ctx context.Context, e Entry) error {
 
 // append takes the head, chains e onto it and stores it.
 func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, error) {
-	// The UPDATE takes the head row's lock until commit: entries are
-	// numbered and chained in commit order.
-	if err := tx.QueryRowContext(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash`).
-		Scan(&e.Seq, &e.PrevHash); err != nil {
-		return e, fmt.Errorf("audit: take head: %w", err)
-	}
 	if e.Time.IsZero() {
 		e.Time = r.now()
 	}
 	e.Time = time.UnixMilli(e.Time.UnixMilli()).UTC()
 	e.normalise()
-	e.Hash = e.ComputeHash()
+	r.headMu.Lock()
+	defer r.headMu.Unlock()
+	// Move the head row from the cached head to the new entry, in one
+	// statement that also takes the row's lock until commit (entries are
+	// numbered and chained in commit order). If the row no longer says what
+	// the cache does, read it and try again.
+	for attempt := 0; ; attempt++ {
+		if r.head == nil {
+			var c Checkpoint
+			if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash); err != nil {
+				return e, fmt.Errorf("audit: read head: %w", err)
+			}
+			r.head = &c
+		}
+		e.Seq, e.PrevHash = r.head.Seq+1, r.head.Hash
+		e.Hash = e.ComputeHash()
+		res, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4`,
+			e.Seq, e.Hash, r.head.Seq, r.head.Hash)
+		if err != nil {
+			r.head = nil
+			return e, fmt.Errorf("audit: move head: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			break
+		}
+		r.head = nil
+		if attempt >= 2 {
+			return e, fmt.Errorf("audit: the head moved under this writer three times")
+		}
+	}
+	r.head = &Checkpoint{Seq: e.Seq, Hash: e.Hash}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (seq, ts, actor_user, actor_device, remote_addr, user_agent,
 		action, target_user, room_id, event_id, event_type, media_id, team, token_id, outcome, reason, request_id,
 		detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		e.Seq, e.Time.UnixMilli(), e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent,
 		e.Action, e.TargetUser, e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID,
 		string(e.Outcome), e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash); err != nil {
+		r.head = nil
 		return e, fmt.Errorf("audit: insert entry: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, e.Hash); err != nil {
-		return e, fmt.Errorf("audit: move head: %w", err)
 	}
 	return e, nil
 }

@@ -54,6 +54,38 @@ type roomRow struct {
 	LastEventID id.EventID
 	Depth       int64
 	IsPublic    bool
+	// members are the joined members and invitees (user → membership),
+	// read once per transaction when first needed (the audit's recipients,
+	// the wake-up after commit) and kept up to date as member events are
+	// appended; nil until read.
+	members map[string]string
+}
+
+// memberships returns the room's joined members and invitees as of now in
+// the transaction.
+func (r *roomRow) memberships(ctx context.Context, tx *sql.Tx) (map[string]string, error) {
+	if r.members != nil {
+		return r.members, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT state_key, membership FROM current_state WHERE room_id = $1
+		AND type = 'm.room.member' AND membership IN ('join', 'invite')`, string(r.ID))
+	if err != nil {
+		return nil, fmt.Errorf("read members: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var u, ms string
+		if err := rows.Scan(&u, &ms); err != nil {
+			return nil, err
+		}
+		m[u] = ms
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	r.members = m
+	return m, nil
 }
 
 // errNoRoom is returned when a room does not exist.
@@ -296,6 +328,13 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 				VALUES ($1, $2, $3, $4, $5)`, string(r.ID), *p.StateKey, e.Membership, pos, string(eventID)); err != nil {
 				return nil, fmt.Errorf("log membership: %w", err)
 			}
+			if r.members != nil {
+				if e.Membership == "join" || e.Membership == "invite" {
+					r.members[*p.StateKey] = e.Membership
+				} else {
+					delete(r.members, *p.StateKey)
+				}
+			}
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE rooms SET last_event_id = $1, depth = $2 WHERE room_id = $3`,
@@ -350,7 +389,17 @@ func (s *Service) commitAndWake(ctx context.Context, fn func(tx *sql.Tx, wake *w
 		if err := fn(tx, &wl); err != nil {
 			return err
 		}
-		for room := range wl.rooms {
+		for room, row := range wl.rooms {
+			if row != nil {
+				m, err := row.memberships(ctx, tx)
+				if err != nil {
+					return err
+				}
+				for u := range m {
+					wl.users = append(wl.users, u)
+				}
+				continue
+			}
 			users, err := interestedUsers(ctx, tx, room)
 			if err != nil {
 				return err
@@ -368,15 +417,27 @@ func (s *Service) commitAndWake(ctx context.Context, fn func(tx *sql.Tx, wake *w
 
 // wakeList collects who to wake after a commit.
 type wakeList struct {
-	rooms map[id.RoomID]struct{}
+	// rooms whose members to wake; a room appended to carries its row, whose
+	// member list the transaction may already have read.
+	rooms map[id.RoomID]*roomRow
 	users []string
 }
 
 func (w *wakeList) room(r id.RoomID) {
 	if w.rooms == nil {
-		w.rooms = make(map[id.RoomID]struct{})
+		w.rooms = make(map[id.RoomID]*roomRow)
 	}
-	w.rooms[r] = struct{}{}
+	if _, ok := w.rooms[r]; !ok {
+		w.rooms[r] = nil
+	}
+}
+
+// roomRow is room for a room appended to in this transaction.
+func (w *wakeList) roomRow(r *roomRow) {
+	if w.rooms == nil {
+		w.rooms = make(map[id.RoomID]*roomRow)
+	}
+	w.rooms[r.ID] = r
 }
 
 func (w *wakeList) user(u ...string) { w.users = append(w.users, u...) }

@@ -52,9 +52,15 @@ func (s *Service) auditEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p prot
 			}
 		}
 	}
-	members, err := joinedMembers(ctx, tx, r.ID)
+	all, err := r.memberships(ctx, tx)
 	if err != nil {
 		return err
+	}
+	members := make([]string, 0, len(all))
+	for u, m := range all {
+		if m == "join" {
+			members = append(members, u)
+		}
 	}
 	entry.Detail = audit.RecipientsDetail(members, int64(e.Pos))
 	if e.StateKey != nil && p.Type != event.StateMember.Type {
@@ -102,23 +108,4 @@ func previousMembership(ctx context.Context, tx *sql.Tx, roomID id.RoomID, targe
 		return "", fmt.Errorf("audit: read membership: %w", err)
 	}
 	return m.String, nil
-}
-
-// joinedMembers lists the room's joined members.
-func joinedMembers(ctx context.Context, tx *sql.Tx, roomID id.RoomID) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT state_key FROM current_state WHERE room_id = $1 AND type = 'm.room.member'
-		AND membership = 'join'`, string(roomID))
-	if err != nil {
-		return nil, fmt.Errorf("audit: read members: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var u string
-		if err := rows.Scan(&u); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }

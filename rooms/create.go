@@ -269,7 +269,7 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 			}
 			wake.user(string(u))
 		}
-		wake.room(r.ID)
+		wake.roomRow(r)
 		return nil
 	})
 	if err != nil {

@@ -74,7 +74,7 @@ func (s *Service) changeMembership(ctx context.Context, sender, target id.UserID
 		if err != nil {
 			return err
 		}
-		wake.room(roomID)
+		wake.roomRow(r)
 		wake.user(string(target))
 		return nil
 	})

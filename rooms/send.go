@@ -71,7 +71,7 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 			}
 		}
 		eventID = e.ID
-		wake.room(roomID)
+		wake.roomRow(r)
 		return nil
 	})
 	return eventID, err
