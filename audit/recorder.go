@@ -73,47 +73,61 @@ func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, erro
 	}
 	e.Time = time.UnixMilli(e.Time.UnixMilli()).UTC()
 	e.normalise()
-	r.headMu.Lock()
-	defer r.headMu.Unlock()
 	// Move the head row from the cached head to the new entry, in one
 	// statement that also takes the row's lock until commit (entries are
 	// numbered and chained in commit order). If the row no longer says what
-	// the cache does, read it and try again.
+	// the cache does, read it and try again. The mutex guards only the
+	// cache, never a statement: a writer waiting for the row must not hold
+	// up another that holds the row.
+	head := r.cachedHead()
 	for attempt := 0; ; attempt++ {
-		if r.head == nil {
+		if head == nil {
 			var c Checkpoint
 			if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash); err != nil {
 				return e, fmt.Errorf("audit: read head: %w", err)
 			}
-			r.head = &c
+			head = &c
 		}
-		e.Seq, e.PrevHash = r.head.Seq+1, r.head.Hash
+		e.Seq, e.PrevHash = head.Seq+1, head.Hash
 		e.Hash = e.ComputeHash()
 		res, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4`,
-			e.Seq, e.Hash, r.head.Seq, r.head.Hash)
+			e.Seq, e.Hash, head.Seq, head.Hash)
 		if err != nil {
-			r.head = nil
+			r.setHead(nil)
 			return e, fmt.Errorf("audit: move head: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			break
 		}
-		r.head = nil
+		head = nil
 		if attempt >= 2 {
+			r.setHead(nil)
 			return e, fmt.Errorf("audit: the head moved under this writer three times")
 		}
 	}
-	r.head = &Checkpoint{Seq: e.Seq, Hash: e.Hash}
+	r.setHead(&Checkpoint{Seq: e.Seq, Hash: e.Hash})
 	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (seq, ts, actor_user, actor_device, remote_addr, user_agent,
 		action, target_user, room_id, event_id, event_type, media_id, team, token_id, outcome, reason, request_id,
 		detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		e.Seq, e.Time.UnixMilli(), e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent,
 		e.Action, e.TargetUser, e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID,
 		string(e.Outcome), e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash); err != nil {
-		r.head = nil
+		r.setHead(nil)
 		return e, fmt.Errorf("audit: insert entry: %w", err)
 	}
 	return e, nil
+}
+
+func (r *Recorder) cachedHead() *Checkpoint {
+	r.headMu.Lock()
+	defer r.headMu.Unlock()
+	return r.head
+}
+
+func (r *Recorder) setHead(c *Checkpoint) {
+	r.headMu.Lock()
+	r.head = c
+	r.headMu.Unlock()
 }
 
 // Checkpoint is a point of the chain: an entry's sequence number and hash.
