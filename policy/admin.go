@@ -10,14 +10,6 @@ import (
 	"maunium.net/go/mautrix/id"
 )
 
-// recordAdminAction is the one place every admin action is recorded: the
-// command line, the admin HTTP API and the roster import all come through
-// here, into the log and the audit trail.
-func (s *Service) recordAdminAction(ctx context.Context, actor, action, target string) {
-	s.log.InfoContext(ctx, "admin action", "actor", actor, "action", action, "target", target)
-	s.auditAdmin(ctx, actor, action, target)
-}
-
 // Admin makes changes of facts on behalf of one admin (a user ID, or a
 // name for the command line) and records each one.
 type Admin struct {
@@ -30,11 +22,15 @@ func (s *Service) AdminAs(actor string) *Admin { return &Admin{s: s, actor: acto
 
 // SetRole gives user a role.
 func (a *Admin) SetRole(ctx context.Context, user id.UserID, role Role) error {
-	if err := a.s.SetRole(ctx, user, role); err != nil {
-		return err
+	if !role.Valid() {
+		return mautrix.MInvalidParam.WithMessage("Unknown role %q", role)
 	}
-	a.s.recordAdminAction(ctx, a.actor, "set role "+string(role), string(user))
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.SetRoleTx(ctx, tx, user, role); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "set role "+string(role), string(user))
+	})
 }
 
 // CreateTeam makes a care team.
@@ -42,20 +38,22 @@ func (a *Admin) CreateTeam(ctx context.Context, name string) error {
 	if err := checkTeamName(name); err != nil {
 		return err
 	}
-	if err := a.s.CreateTeam(ctx, name); err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "create care team", name)
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.CreateTeamTx(ctx, tx, name); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "create care team", name)
+	})
 }
 
 // DeleteTeam removes a care team and its memberships.
 func (a *Admin) DeleteTeam(ctx context.Context, name string) error {
-	if err := a.s.DeleteTeam(ctx, name); err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "delete care team", name)
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.DeleteTeamTx(ctx, tx, name); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "delete care team", name)
+	})
 }
 
 // AddToTeam adds user to a care team; kind "" follows the user's role
@@ -79,22 +77,22 @@ func (a *Admin) AddToTeam(ctx context.Context, team string, user id.UserID, kind
 				return mautrix.MInvalidParam.WithMessage("%s is not a patient or clinician (%s); give the kind of membership", user, orNone(role))
 			}
 		}
-		return a.s.AddToTeamTx(ctx, tx, team, user, kind)
+		if err := a.s.AddToTeamTx(ctx, tx, team, user, kind); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "add to care team "+team+" as "+string(kind), string(user))
 	})
-	if err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "add to care team "+team+" as "+string(kind), string(user))
-	return nil
+	return err
 }
 
 // RemoveFromTeam ends a team membership.
 func (a *Admin) RemoveFromTeam(ctx context.Context, team string, user id.UserID) error {
-	if err := a.s.RemoveFromTeam(ctx, team, user); err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "remove from care team "+team, string(user))
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.RemoveFromTeamTx(ctx, tx, team, user); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "remove from care team "+team, string(user))
+	})
 }
 
 // Assign links a provider to a patient; both must have those roles.
@@ -106,41 +104,49 @@ func (a *Admin) Assign(ctx context.Context, provider, patient id.UserID) error {
 		if err := requireRole(ctx, tx, patient, RolePatient); err != nil {
 			return err
 		}
-		return a.s.AssignTx(ctx, tx, provider, patient)
+		if err := a.s.AssignTx(ctx, tx, provider, patient); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "assign provider "+string(provider), string(patient))
 	})
-	if err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "assign provider "+string(provider), string(patient))
-	return nil
+	return err
 }
 
 // Unassign ends an assignment.
 func (a *Admin) Unassign(ctx context.Context, provider, patient id.UserID) error {
-	if err := a.s.Unassign(ctx, provider, patient); err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "unassign provider "+string(provider), string(patient))
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.UnassignTx(ctx, tx, provider, patient); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "unassign provider "+string(provider), string(patient))
+	})
 }
 
 // CreateIntakeToken makes an intake token; the secret is shown once.
 func (a *Admin) CreateIntakeToken(ctx context.Context, spec IntakeSpec) (string, IntakeToken, error) {
-	secret, tok, err := a.s.CreateIntakeToken(ctx, spec, a.actor)
+	var secret string
+	var tok IntakeToken
+	err := a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if secret, tok, err = a.s.CreateIntakeTokenTx(ctx, tx, spec, a.actor); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "create intake token for role "+orNone(spec.Role), tok.ID)
+	})
 	if err != nil {
 		return "", IntakeToken{}, err
 	}
-	a.s.recordAdminAction(ctx, a.actor, "create intake token for role "+orNone(spec.Role), tok.ID)
 	return secret, tok, nil
 }
 
 // RevokeIntakeToken makes a token unusable.
 func (a *Admin) RevokeIntakeToken(ctx context.Context, tokenID string) error {
-	if err := a.s.RevokeIntakeToken(ctx, tokenID); err != nil {
-		return err
-	}
-	a.s.recordAdminAction(ctx, a.actor, "revoke intake token", tokenID)
-	return nil
+	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.RevokeIntakeTokenTx(ctx, tx, tokenID); err != nil {
+			return err
+		}
+		return a.s.auditAdminTx(ctx, tx, a.actor, "revoke intake token", tokenID)
+	})
 }
 
 func orNone(r Role) string {

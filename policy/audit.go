@@ -61,13 +61,20 @@ func (s *Service) auditDenial(ctx context.Context, actor id.UserID, action strin
 	})
 }
 
-// auditAdmin records an admin's change of facts (roles, care teams,
-// assignments, intake tokens, roster imports). target is a user ID, a care
-// team or an intake token's id (never the token).
-func (s *Service) auditAdmin(ctx context.Context, actor, action, target string) {
+// auditAdminTx records an admin's change of facts (roles, care teams,
+// assignments, intake tokens, roster imports) inside the transaction that
+// makes it: no change without its entry, no entry for a change rolled back.
+// target is a user ID, a care team or an intake token's id (never the token).
+func (s *Service) auditAdminTx(ctx context.Context, tx *sql.Tx, actor, action, target string) error {
+	s.log.InfoContext(ctx, "admin action", "actor", actor, "action", action, "target", target)
 	if s.Audit == nil {
-		return
+		return nil
 	}
+	return s.Audit.Record(ctx, tx, adminEntry(actor, action, target))
+}
+
+// adminEntry is the audit entry of an admin action.
+func adminEntry(actor, action, target string) audit.Entry {
 	e := audit.Entry{ActorUser: actor, Action: audit.ActionAdminPrefix + "policy", Outcome: audit.Allowed,
 		Detail: map[string]string{"what": action}}
 	switch {
@@ -80,5 +87,5 @@ func (s *Service) auditAdmin(ctx context.Context, actor, action, target string) 
 	default:
 		e.Detail["target"] = target
 	}
-	_ = s.Audit.RecordAlone(ctx, e)
+	return e
 }

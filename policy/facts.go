@@ -65,7 +65,12 @@ func (s *Service) CreateTeamTx(ctx context.Context, tx *sql.Tx, name string) err
 // DeleteTeam removes a care team and its memberships; its former members
 // are rechecked.
 func (s *Service) DeleteTeam(ctx context.Context, name string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error { return s.DeleteTeamTx(ctx, tx, name) })
+}
+
+// DeleteTeamTx is DeleteTeam inside a caller's transaction.
+func (s *Service) DeleteTeamTx(ctx context.Context, tx *sql.Tx, name string) error {
+	{
 		members, err := teamMembers(ctx, tx, name)
 		if err != nil {
 			return err
@@ -81,7 +86,7 @@ func (s *Service) DeleteTeam(ctx context.Context, name string) error {
 			return err
 		}
 		return s.queueRecheck(ctx, tx, "care team "+name+" was deleted", members...)
-	})
+	}
 }
 
 func teamMembers(ctx context.Context, tx *sql.Tx, team string) ([]id.UserID, error) {

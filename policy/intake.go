@@ -347,7 +347,12 @@ func (s *Service) IntakeTokens(ctx context.Context) ([]IntakeToken, error) {
 
 // RevokeIntakeToken makes a token unusable at once.
 func (s *Service) RevokeIntakeToken(ctx context.Context, tokenID string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error { return s.RevokeIntakeTokenTx(ctx, tx, tokenID) })
+}
+
+// RevokeIntakeTokenTx is RevokeIntakeToken inside a caller's transaction.
+func (s *Service) RevokeIntakeTokenTx(ctx context.Context, tx *sql.Tx, tokenID string) error {
+	{
 		res, err := tx.ExecContext(ctx, `UPDATE intake_tokens SET revoked_ts = $1 WHERE token_id = $2 AND revoked_ts = 0`,
 			s.now().UnixMilli(), tokenID)
 		if err != nil {
@@ -364,5 +369,5 @@ func (s *Service) RevokeIntakeToken(ctx context.Context, tokenID string) error {
 			return mautrix.MNotFound.WithMessage("No intake token %q", tokenID)
 		}
 		return nil // already revoked
-	})
+	}
 }

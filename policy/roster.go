@@ -293,6 +293,13 @@ func (s *Service) ImportRoster(ctx context.Context, acc RosterAccounts, rows []R
 		if opt.DryRun {
 			return errDryRun
 		}
+		// Every change of the import is recorded in the import's own
+		// transaction: all of them with their entries, or none.
+		for _, a := range actions {
+			if err := s.auditAdminTx(ctx, tx, actor, "roster: "+a.what, a.target); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errDryRun) {
@@ -303,9 +310,6 @@ func (s *Service) ImportRoster(ctx context.Context, acc RosterAccounts, rows []R
 			rep.Tokens[i].Token = ""
 		}
 		return rep, nil
-	}
-	for _, a := range actions {
-		s.recordAdminAction(ctx, actor, "roster: "+a.what, a.target)
 	}
 	return rep, nil
 }
