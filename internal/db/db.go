@@ -102,7 +102,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 	}
 	// synchronous(FULL): a commit is on disk before the client hears 200.
-	params := "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+	params := "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(FULL)&_txlock=immediate"
 	// The path goes into a file: URI: escape what would end or alter it.
 	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
@@ -113,7 +113,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	if err := write.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -126,6 +126,26 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	return &DB{Read: read, write: write, Dialect: SQLite}, nil
+}
+
+// pingSQLite opens the first connection. Switching a new file to WAL
+// takes a lock that another process opening the same file at that moment
+// (the server and an admin command, say) may hold, and SQLite then answers
+// SQLITE_BUSY at once, without waiting out busy_timeout: try again for as
+// long as busy_timeout would have waited.
+func pingSQLite(ctx context.Context, pool *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := pool.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Close closes both pools.
@@ -248,16 +268,26 @@ func (db *DB) runBatch(batch []*txJob) {
 		finish(fmt.Errorf("begin: %w", err))
 		return
 	}
+	// The batch reads the stream position once (on PostgreSQL taking its
+	// row lock before any job takes a room lock, so that batches of several
+	// instances always lock in one order and can never deadlock; on SQLite
+	// the immediate transaction already holds the one write lock). Jobs
+	// then count positions in memory (AllocatePositions) and the batch
+	// writes the last one before it commits: one statement per batch, not
+	// one per event.
+	lock := `SELECT pos FROM stream_position WHERE id = 1`
 	if db.Dialect == Postgres {
-		// Take the stream position lock before any job takes a room lock,
-		// so that batches of several instances always lock in one order
-		// and can never deadlock (a job locks a room, then allocates).
-		if _, err := tx.ExecContext(ctx, `SELECT pos FROM stream_position WHERE id = 1 FOR UPDATE`); err != nil {
-			_ = tx.Rollback()
-			finish(fmt.Errorf("lock stream position: %w", err))
-			return
-		}
+		lock += ` FOR UPDATE`
 	}
+	st := &batchState{}
+	if err := tx.QueryRowContext(ctx, lock).Scan(&st.start); err != nil {
+		_ = tx.Rollback()
+		finish(fmt.Errorf("lock stream position: %w", err))
+		return
+	}
+	st.last = st.start
+	batches.Store(tx, st)
+	defer batches.Delete(tx)
 	single := len(batch) == 1
 	ok := 0
 	for i, j := range batch {
@@ -271,12 +301,21 @@ func (db *DB) runBatch(batch []*txJob) {
 			ok++
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT ward_job"); err != nil {
+		// Every job runs in a savepoint, so that a failing job undoes only
+		// its own work. On PostgreSQL the release of one job's savepoint and
+		// the next one's start go in one round trip.
+		sp := "SAVEPOINT ward_job"
+		if i > 0 && db.Dialect == Postgres {
+			sp = "RELEASE SAVEPOINT ward_job; SAVEPOINT ward_job"
+		}
+		if _, err := tx.ExecContext(ctx, sp); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("savepoint: %w", err))
 			return
 		}
+		before := st.last
 		if results[i] = runJob(j.fn, tx); results[i] != nil {
+			st.last = before // the job's positions go back with its work
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ward_job"); err != nil {
 				_ = tx.Rollback()
 				finish(fmt.Errorf("rollback to savepoint: %w", err))
@@ -285,10 +324,12 @@ func (db *DB) runBatch(batch []*txJob) {
 		} else {
 			ok++
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT ward_job"); err != nil {
-			_ = tx.Rollback()
-			finish(fmt.Errorf("release savepoint: %w", err))
-			return
+		if db.Dialect != Postgres || i == len(batch)-1 {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT ward_job"); err != nil {
+				_ = tx.Rollback()
+				finish(fmt.Errorf("release savepoint: %w", err))
+				return
+			}
 		}
 	}
 	if ok == 0 {
@@ -296,11 +337,43 @@ func (db *DB) runBatch(batch []*txJob) {
 		finish(nil)
 		return
 	}
+	if st.last != st.start {
+		if _, err := tx.ExecContext(ctx, `UPDATE stream_position SET pos = $1 WHERE id = 1`, st.last); err != nil {
+			_ = tx.Rollback()
+			finish(fmt.Errorf("store stream position: %w", err))
+			return
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		finish(fmt.Errorf("commit: %w", err))
 		return
 	}
 	finish(nil)
+}
+
+// batches maps each group-commit transaction in flight to its batch.
+var batches sync.Map // *sql.Tx -> *batchState
+
+// batchState is what a group-commit transaction knows of the stream
+// position: the committed one it read under lock, and the last one given
+// out since. Only the committer's goroutine touches it.
+type batchState struct{ start, last int64 }
+
+// AllocatePositions takes n consecutive stream positions for a write in a
+// transaction of Tx and returns the first. The batch holds the position's
+// lock (or SQLite's one write lock) and stores the last position before it
+// commits. A job whose savepoint is rolled back gives its positions back,
+// as the row update it replaces would have. ok is false for a
+// transaction that is not Tx's; the caller then updates the row itself.
+func AllocatePositions(tx *sql.Tx, n int64) (first int64, ok bool) {
+	v, found := batches.Load(tx)
+	if !found || n < 1 {
+		return 0, false
+	}
+	st := v.(*batchState)
+	first = st.last + 1
+	st.last += n
+	return first, true
 }
 
 // runJob runs fn, turning a panic into an error so that one bad write

@@ -4,11 +4,12 @@
 // value from, and the notifier that wakes the long-polling /sync requests
 // that care.
 //
-// Positions are allocated by a row update inside the writer's transaction.
-// The row stays locked until commit (PostgreSQL) or the single writer holds
-// it (SQLite), so positions become visible in the order they were given out:
-// a reader that has seen position N has seen everything below N. Take the
-// position as late in a transaction as possible, so the lock is short.
+// Positions are given out inside the writer's transaction: a group-commit
+// batch reads the row under lock once and counts in memory (see
+// db.AllocatePositions); any other transaction updates the row. The row
+// stays locked until commit (PostgreSQL) or the single writer holds it
+// (SQLite), so positions become visible in the order they were given out:
+// a reader that has seen position N has seen everything below N.
 package stream
 
 import (
@@ -25,22 +26,15 @@ type Position int64
 
 // Allocate takes the next stream position inside tx.
 func Allocate(ctx context.Context, tx *sql.Tx) (Position, error) {
+	if p, ok := db.AllocatePositions(tx, 1); ok {
+		return Position(p), nil
+	}
 	var p Position
 	err := tx.QueryRowContext(ctx, `UPDATE stream_position SET pos = pos + 1 WHERE id = 1 RETURNING pos`).Scan(&p)
 	if err != nil {
 		return 0, fmt.Errorf("allocate stream position: %w", err)
 	}
 	return p, nil
-}
-
-// AllocateN takes n consecutive positions inside tx and returns the first.
-func AllocateN(ctx context.Context, tx *sql.Tx, n int) (Position, error) {
-	var p Position
-	err := tx.QueryRowContext(ctx, `UPDATE stream_position SET pos = pos + $1 WHERE id = 1 RETURNING pos`, n).Scan(&p)
-	if err != nil {
-		return 0, fmt.Errorf("allocate stream positions: %w", err)
-	}
-	return p - Position(n) + 1, nil
 }
 
 // Current reads the latest committed position.
