@@ -78,7 +78,10 @@ func (s *Service) Download(ctx context.Context, caller Caller, serverName, media
 	if err != nil {
 		return nil, err
 	}
-	s.recordDownload(ctx, caller, mediaID, false)
+	if err := s.recordDownload(ctx, caller, mediaID, false); err != nil {
+		c.File.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

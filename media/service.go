@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
@@ -24,12 +25,15 @@ type ProfileSource interface {
 	Profile(ctx context.Context, user id.UserID) (displayName, avatarURL string, err error)
 }
 
-// AuditTrail is where uploads and downloads are recorded once the audit
-// package exists; until then Options.Audit is nil and nothing is recorded.
-// Implementations must not keep file names or content.
+// AuditTrail is where uploads and downloads are recorded; a nil
+// Options.Audit records nothing. An upload is recorded inside the
+// transaction that makes the item fetchable, so an upload that rolls back
+// leaves no entry and none commits without one; a download, which writes
+// nothing, is recorded alone before the body is sent. Implementations must
+// not keep file names or content.
 type AuditTrail interface {
-	MediaUploaded(ctx context.Context, user id.UserID, mediaID string, size int64)
-	MediaDownloaded(ctx context.Context, user id.UserID, mediaID string, thumbnail bool)
+	MediaUploaded(ctx context.Context, tx *sql.Tx, user id.UserID, mediaID string, size int64) error
+	MediaDownloaded(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error
 }
 
 // Options configure the media service.

@@ -98,7 +98,10 @@ func (s *Service) Thumbnail(ctx context.Context, caller Caller, serverName, medi
 	if err != nil {
 		return nil, err
 	}
-	s.recordDownload(ctx, caller, mediaID, true)
+	if err := s.recordDownload(ctx, caller, mediaID, true); err != nil {
+		c.File.Close()
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -169,12 +169,14 @@ func (s *Service) Upload(ctx context.Context, caller Caller, up Upload) (id.Cont
 		_, err := tx.ExecContext(ctx, `INSERT INTO media (media_id, uploader, content_type, filename, sha256, size, created_ts, uploaded_ts)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, mediaID, string(caller.UserID), CleanContentType(up.ContentType),
 			CleanFileName(up.FileName), sum, n, now, now)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordUpload(ctx, tx, caller, mediaID, n)
 	})
 	if err != nil {
 		return id.ContentURI{}, fmt.Errorf("record upload: %w", err)
 	}
-	s.recordUpload(ctx, caller, mediaID, n)
 	return id.ContentURI{Homeserver: s.opts.ServerName, FileID: mediaID}, nil
 }
 
@@ -253,26 +255,35 @@ func (s *Service) UploadTo(ctx context.Context, caller Caller, serverName, media
 		_, err := tx.ExecContext(ctx, `UPDATE media SET content_type = $1, filename = $2, sha256 = $3, size = $4,
 			uploaded_ts = $5, expires_ts = NULL WHERE media_id = $6`,
 			CleanContentType(up.ContentType), CleanFileName(up.FileName), sum, n, now, mediaID)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.recordUpload(ctx, tx, caller, mediaID, n)
 	})
 	if err != nil {
 		return err
 	}
 	s.wakeWaiters()
-	s.recordUpload(ctx, caller, mediaID, n)
 	return nil
 }
 
-// recordUpload is the one place uploads reach the audit trail.
-func (s *Service) recordUpload(ctx context.Context, caller Caller, mediaID string, size int64) {
-	if s.opts.Audit != nil {
-		s.opts.Audit.MediaUploaded(ctx, caller.UserID, mediaID, size)
+// recordUpload is the one place uploads reach the audit trail: inside tx,
+// the transaction that makes the item fetchable.
+func (s *Service) recordUpload(ctx context.Context, tx *sql.Tx, caller Caller, mediaID string, size int64) error {
+	if s.opts.Audit == nil {
+		return nil
 	}
+	return s.opts.Audit.MediaUploaded(ctx, tx, caller.UserID, mediaID, size)
 }
 
-// recordDownload is the one place downloads reach the audit trail.
-func (s *Service) recordDownload(ctx context.Context, caller Caller, mediaID string, thumbnail bool) {
-	if s.opts.Audit != nil {
-		s.opts.Audit.MediaDownloaded(ctx, caller.UserID, mediaID, thumbnail)
+// recordDownload is the one place downloads reach the audit trail; the body
+// is served only once its entry is written.
+func (s *Service) recordDownload(ctx context.Context, caller Caller, mediaID string, thumbnail bool) error {
+	if s.opts.Audit == nil {
+		return nil
 	}
+	if err := s.opts.Audit.MediaDownloaded(ctx, caller.UserID, mediaID, thumbnail); err != nil {
+		return fmt.Errorf("record download: %w", err)
+	}
+	return nil
 }

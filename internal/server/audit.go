@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 
 	"maunium.net/go/mautrix/id"
@@ -9,19 +10,19 @@ import (
 	"ward/audit"
 )
 
-// mediaAudit records media uploads and downloads in the audit trail for the
-// media package, which reports them after its own transaction.
+// mediaAudit records media uploads (inside the upload's transaction) and
+// downloads (alone) in the audit trail for the media package.
 type mediaAudit struct{ r *audit.Recorder }
 
-func (m mediaAudit) MediaUploaded(ctx context.Context, user id.UserID, mediaID string, size int64) {
-	_ = m.r.RecordAlone(ctx, audit.Entry{ActorUser: string(user), Action: audit.ActionMediaUpload, MediaID: mediaID,
+func (m mediaAudit) MediaUploaded(ctx context.Context, tx *sql.Tx, user id.UserID, mediaID string, size int64) error {
+	return m.r.Record(ctx, tx, audit.Entry{ActorUser: string(user), Action: audit.ActionMediaUpload, MediaID: mediaID,
 		Detail: map[string]string{"size": strconv.FormatInt(size, 10)}})
 }
 
-func (m mediaAudit) MediaDownloaded(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) {
+func (m mediaAudit) MediaDownloaded(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error {
 	e := audit.Entry{ActorUser: string(user), Action: audit.ActionMediaDownload, MediaID: mediaID}
 	if thumbnail {
 		e.Detail = map[string]string{"thumbnail": "true"}
 	}
-	_ = m.r.RecordAlone(ctx, e)
+	return m.r.RecordAlone(ctx, e)
 }
