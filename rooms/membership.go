@@ -194,6 +194,38 @@ func (s *Service) RoomsOf(ctx context.Context, user id.UserID) ([]Membership, er
 	return out, rows.Err()
 }
 
+// RoomsAt lists the user's memberships as they stood at stream position
+// upto. A membership that changed after upto is taken from the membership
+// log as it was then, and a room the user had no membership of then is left
+// out: /sync reads everything else up to upto, and a leave committed just
+// after that bound must not hide the room's events before it (they would
+// be skipped for good, as the next sync starts at upto).
+func (s *Service) RoomsAt(ctx context.Context, user id.UserID, upto stream.Position) ([]Membership, error) {
+	all, err := s.RoomsOf(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, m := range all {
+		if m.Pos <= int64(upto) {
+			out = append(out, m)
+			continue
+		}
+		then := Membership{RoomID: m.RoomID}
+		err := s.db.Read.QueryRowContext(ctx, `SELECT membership, event_id, stream_pos FROM membership_log
+			WHERE room_id = $1 AND user_id = $2 AND stream_pos <= $3 ORDER BY stream_pos DESC LIMIT 1`,
+			string(m.RoomID), string(user), int64(upto)).Scan(&then.Membership, &then.EventID, &then.Pos)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("membership at %d: %w", upto, err)
+		}
+		out = append(out, then)
+	}
+	return out, nil
+}
+
 // JoinedRooms lists the rooms the user is joined to.
 func (s *Service) JoinedRooms(ctx context.Context, user id.UserID) ([]id.RoomID, error) {
 	all, err := s.RoomsOf(ctx, user)

@@ -172,6 +172,13 @@ func (s *Service) build(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.buildUpTo(ctx, req, upto)
+}
+
+// buildUpTo assembles the response for the positions up to upto. Every
+// read below is bounded by upto, the user's memberships included: writes
+// that commit while the response is built belong to the next one.
+func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Position) (*Response, error) {
 	next := Token{Pos: upto, Typing: s.rooms.TypingSerial()}
 	resp := newResponse()
 	resp.NextBatch = next.String()
@@ -192,7 +199,7 @@ func (s *Service) build(ctx context.Context, req Request) (*Response, error) {
 	f := req.Filter
 	fmtr := s.rooms.NewFormatter(req.User, req.Device)
 
-	memberships, err := s.rooms.RoomsOf(ctx, req.User)
+	memberships, err := s.rooms.RoomsAt(ctx, req.User, upto)
 	if err != nil {
 		return nil, err
 	}
