@@ -16,8 +16,9 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	_ "modernc.org/sqlite"             // registers "sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	_ "modernc.org/sqlite"           // registers "sqlite"
 )
 
 // Dialect says which SQL engine is behind a DB.
@@ -66,10 +67,20 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		// Two pools: writers queue on the stream lock, and a reader must
 		// never wait for a connection held by such a writer (nor a writer
 		// that holds the lock for a reader's connection).
-		open := func(n int) (*sql.DB, error) {
-			pool, err := sql.Open("pgx", dsn)
-			if err != nil {
-				return nil, fmt.Errorf("open postgres: %w", err)
+		open := func(n int, writer bool) (*sql.DB, error) {
+			var pool *sql.DB
+			if writer {
+				// The writer runs every statement to its end (detach.go).
+				cfg, err := pgx.ParseConfig(dsn)
+				if err != nil {
+					return nil, fmt.Errorf("open postgres: %w", err)
+				}
+				pool = sql.OpenDB(detachedConnector{base: stdlib.GetConnector(*cfg)})
+			} else {
+				var err error
+				if pool, err = sql.Open("pgx", dsn); err != nil {
+					return nil, fmt.Errorf("open postgres: %w", err)
+				}
 			}
 			pool.SetMaxOpenConns(n)
 			pool.SetMaxIdleConns(n)
@@ -80,11 +91,11 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 			}
 			return pool, nil
 		}
-		write, err := open(10)
+		write, err := open(10, true)
 		if err != nil {
 			return nil, err
 		}
-		read, err := open(20)
+		read, err := open(20, false)
 		if err != nil {
 			write.Close()
 			return nil, err
@@ -106,7 +117,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		"&_pragma=synchronous(FULL)&_txlock=immediate"
 	// The path goes into a file: URI: escape what would end or alter it.
 	path = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	write, err := sql.Open("sqlite-ward", "file:"+path+params)
+	write, err := sql.Open("sqlite-ward-writer", "file:"+path+params)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}

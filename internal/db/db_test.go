@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"ward/internal/db"
 	"ward/internal/dbtest"
@@ -87,14 +88,7 @@ func TestSQLitePathWithURICharacters(t *testing.T) {
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
 		ctx := context.Background()
-		d, err := db.Open(ctx, b.DSN)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		if _, err := d.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		d := openMigrated(t, b.DSN)
 		const n = 200
 		var wg sync.WaitGroup
 		errs := make([]error, n)
@@ -176,4 +170,110 @@ func TestConcurrentMigrate(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestGroupCommitSurvivesACancelledJob: writes of several clients share one
+// transaction, so one client going away in the middle of its statement (its
+// request context cancelled) must not undo, or fail, the others' writes in
+// the same batch. Drivers react to a cancelled statement by breaking the
+// connection (pgx) or interrupting the whole transaction (SQLite).
+func TestGroupCommitSurvivesACancelledJob(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		d := openMigrated(t, b.DSN)
+		if err := d.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `CREATE TABLE test_cancel (n INTEGER NOT NULL)`)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// A slow write: SQLite rolls the whole transaction back when a
+		// write statement is interrupted (a read alone would not show it).
+		slow := `INSERT INTO test_cancel (n) SELECT 2 FROM (WITH RECURSIVE c(x) AS
+			(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000) SELECT COUNT(*) FROM c) AS counted`
+		if b.Name == "postgres" {
+			slow = `INSERT INTO test_cancel (n) SELECT 2 FROM pg_sleep(3)`
+		}
+		// A first write holds the committer, so that the next two queue
+		// and share the following batch: a good one, then one whose client
+		// goes away during its statement.
+		release := make(chan struct{})
+		started := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			_ = d.Tx(ctx, func(tx *sql.Tx) error { close(started); <-release; return nil })
+		}()
+		<-started
+		var goodErr, cancelledErr error
+		go func() {
+			defer wg.Done()
+			goodErr = d.Tx(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO test_cancel (n) VALUES (1)`)
+				return err
+			})
+		}()
+		time.Sleep(50 * time.Millisecond) // the good write queues first
+		gone, cancel := context.WithCancel(ctx)
+		go func() {
+			defer wg.Done()
+			cancelledErr = d.Tx(gone, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(gone, `INSERT INTO test_cancel (n) VALUES (2)`); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(gone, slow)
+				return err
+			})
+		}()
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		time.Sleep(200 * time.Millisecond) // into the slow statement
+		cancel()
+		wg.Wait()
+		if goodErr != nil {
+			t.Fatalf("the good write failed because another client went away: %v", goodErr)
+		}
+		var ns []int
+		rows, err := d.Read.QueryContext(ctx, `SELECT n FROM test_cancel ORDER BY n`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			ns = append(ns, n)
+		}
+		rows.Close()
+		switch {
+		case cancelledErr == nil && len(ns) == 3, cancelledErr != nil && len(ns) == 1 && ns[0] == 1:
+		default:
+			t.Fatalf("rows %v with the cancelled write's error %v: want the good row, and the other only if it committed", ns, cancelledErr)
+		}
+		// The database still takes writes.
+		if err := d.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO test_cancel (n) VALUES (3)`)
+			return err
+		}); err != nil {
+			t.Fatalf("a later write: %v", err)
+		}
+	})
+}
+
+// openMigrated opens a fresh database with the schema applied, closed when
+// the test ends.
+func openMigrated(t *testing.T, dsn string) *db.DB {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -15,7 +15,12 @@ import (
 // still in use (its rows open while the same query runs again on the same
 // connection, as inside a transaction) is not shared: the second use gets
 // a fresh, uncached statement.
-type cachingDriver struct{ base *sqlite.Driver }
+// The writer's connections also detach each statement from its context
+// (see detach.go).
+type cachingDriver struct {
+	base   *sqlite.Driver
+	detach bool
+}
 
 const (
 	maxCachedStatements = 512
@@ -24,6 +29,7 @@ const (
 
 func init() {
 	sql.Register("sqlite-ward", cachingDriver{base: &sqlite.Driver{}})
+	sql.Register("sqlite-ward-writer", cachingDriver{base: &sqlite.Driver{}, detach: true})
 }
 
 func (d cachingDriver) Open(name string) (driver.Conn, error) {
@@ -31,12 +37,13 @@ func (d cachingDriver) Open(name string) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cachedConn{base: c, stmts: make(map[string]*cachedStmt)}, nil
+	return &cachedConn{base: c, stmts: make(map[string]*cachedStmt), detach: d.detach}, nil
 }
 
 type cachedConn struct {
-	base  driver.Conn
-	stmts map[string]*cachedStmt
+	base   driver.Conn
+	stmts  map[string]*cachedStmt
+	detach bool
 }
 
 type cachedStmt struct {
@@ -53,18 +60,22 @@ func (c *cachedConn) Prepare(query string) (driver.Stmt, error) {
 func (c *cachedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	if cs := c.stmts[query]; cs != nil && !cs.busy {
 		cs.busy = true
-		return &stmtHandle{cs: cs}, nil
+		return &stmtHandle{cs: cs, detach: c.detach}, nil
+	}
+	if c.detach {
+		ctx = context.WithoutCancel(ctx)
 	}
 	st, err := c.base.(driver.ConnPrepareContext).PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if _, exists := c.stmts[query]; exists || len(query) > maxCachedQueryBytes || len(c.stmts) >= maxCachedStatements {
-		return st, nil // not cached: database/sql's Close really closes it
-	}
 	cs := &cachedStmt{Stmt: st, busy: true}
+	if _, exists := c.stmts[query]; exists || len(query) > maxCachedQueryBytes || len(c.stmts) >= maxCachedStatements {
+		// Not cached: closing the handle really closes the statement.
+		return &stmtHandle{cs: cs, own: true, detach: c.detach}, nil
+	}
 	c.stmts[query] = cs
-	return &stmtHandle{cs: cs}, nil
+	return &stmtHandle{cs: cs, detach: c.detach}, nil
 }
 
 // Close implements driver.Conn.
@@ -84,6 +95,9 @@ func (c *cachedConn) Begin() (driver.Tx, error) {
 
 // BeginTx implements driver.ConnBeginTx.
 func (c *cachedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.detach {
+		ctx = context.WithoutCancel(ctx)
+	}
 	return c.base.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
@@ -109,18 +123,32 @@ func (c *cachedConn) IsValid() bool {
 }
 
 // stmtHandle is one use of a cached statement; closing it returns the
-// statement to the cache.
+// statement to the cache, or closes it when the handle owns it (a
+// statement not cached).
 type stmtHandle struct {
 	cs     *cachedStmt
 	closed bool
+	own    bool
+	detach bool
 }
 
 func (h *stmtHandle) Close() error {
-	if !h.closed {
-		h.closed = true
-		h.cs.busy = false
+	if h.closed {
+		return nil
 	}
+	h.closed = true
+	if h.own {
+		return h.cs.Stmt.Close()
+	}
+	h.cs.busy = false
 	return nil
+}
+
+func (h *stmtHandle) ctx(ctx context.Context) context.Context {
+	if h.detach {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 func (h *stmtHandle) NumInput() int { return h.cs.NumInput() }
@@ -134,9 +162,9 @@ func (h *stmtHandle) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (h *stmtHandle) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	return h.cs.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	return h.cs.Stmt.(driver.StmtExecContext).ExecContext(h.ctx(ctx), args)
 }
 
 func (h *stmtHandle) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	return h.cs.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+	return h.cs.Stmt.(driver.StmtQueryContext).QueryContext(h.ctx(ctx), args)
 }
