@@ -115,9 +115,6 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	if err := s.validLocalpart(req.Username); err != nil {
 		return Credentials{}, err
 	}
-	if req.Password == "" {
-		return Credentials{}, errMissingParam.WithMessage("A password is required")
-	}
 	if len(req.Password) > maxPasswordBytes {
 		return Credentials{}, mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
 	}
@@ -134,7 +131,15 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 		}
 	}
 	if req.Auth == nil || req.Auth.Type == "" {
+		// The first request of a sign-up may carry nothing but a device
+		// name: Element Web sends {"initial_device_display_name": …} to
+		// learn the flows before it shows its form, and a 400 there would
+		// tell it that registration is broken. What it does carry is
+		// checked above; the password is needed only to finish.
 		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+	}
+	if req.Password == "" {
+		return Credentials{}, errMissingParam.WithMessage("A password is required")
 	}
 	if (req.Auth.Type == AuthRegistrationToken || req.Auth.Type == authRegistrationTokenUnstable) && s.RegistrationTokens != nil {
 		if !chosen {
@@ -147,15 +152,21 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 		a.ErrCode, a.Err = "M_UNRECOGNIZED", "Unsupported authentication type"
 		return Credentials{}, a
 	}
-	ok, err := s.takeUIASession(ctx, req.Auth.Session, "", "register")
-	if err != nil {
-		return Credentials{}, err
-	}
-	if !ok {
-		// Unknown or spent session: start again.
-		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+	// m.login.dummy proves nothing, so it needs no session: a client may
+	// complete it in its first request, as Synapse allows. A session that
+	// is given must be live, though.
+	if req.Auth.Session != "" {
+		ok, err := s.takeUIASession(ctx, req.Auth.Session, "", "register")
+		if err != nil {
+			return Credentials{}, err
+		}
+		if !ok {
+			// Unknown or spent session: start again.
+			return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+		}
 	}
 	var c Credentials
+	var err error
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		uid, err := s.createUser(ctx, tx, req.Username, req.Password, false)
 		if err != nil {

@@ -27,10 +27,33 @@ func TestRegisterOpen(t *testing.T) {
 		ts := servertest.Start(t, b, nil)
 		ctx := context.Background()
 
-		// The first request without auth is the 401 that offers the flows.
-		st, body := call(t, ts, "POST", v3+"/register", "", map[string]any{"username": "alice", "password": testPassword})
-		if st != 401 || body["session"] == nil || body["flows"] == nil || body["params"] == nil || body["errcode"] != nil {
-			t.Fatalf("register without auth: %d %v", st, body)
+		// The first request without auth is the 401 that offers the flows,
+		// also when it carries no username or password yet (Element Web's
+		// probe when its sign-up screen opens).
+		for _, first := range []map[string]any{
+			{"username": "alice", "password": testPassword},
+			{"initial_device_display_name": "Element"},
+			{},
+		} {
+			st, body := call(t, ts, "POST", v3+"/register", "", first)
+			if st != 401 || body["session"] == nil || body["flows"] == nil || body["params"] == nil || body["errcode"] != nil {
+				t.Fatalf("register without auth (%v): %d %v", first, st, body)
+			}
+		}
+		// The dummy stage needs no session (Synapse completes it in the
+		// first request too), but finishing needs a password.
+		st, body := call(t, ts, "POST", v3+"/register", "", map[string]any{"username": "dora",
+			"auth": map[string]any{"type": "m.login.dummy"}})
+		wantError(t, "dummy stage without a password", st, body, 400, "M_MISSING_PARAM")
+		st, body = call(t, ts, "POST", v3+"/register", "", map[string]any{"username": "dora", "password": testPassword,
+			"auth": map[string]any{"type": "m.login.dummy"}})
+		if st != 200 || body["user_id"] != "@dora:ward.test" || body["access_token"] == nil {
+			t.Fatalf("dummy stage without a session: %d %v", st, body)
+		}
+		st, body = call(t, ts, "POST", v3+"/register", "", map[string]any{"username": "dora2", "password": testPassword,
+			"auth": map[string]any{"type": "m.login.dummy", "session": "not-a-session"}})
+		if st != 401 || body["flows"] == nil {
+			t.Fatalf("dummy stage with an unknown session: %d %v, want 401 and a new session", st, body)
 		}
 
 		alice := registerUser(t, ts, "alice")

@@ -48,12 +48,19 @@ func decode(t *testing.T, resp *http.Response) (int, map[string]any) {
 }
 
 // registerWithToken goes through /register's m.login.registration_token
-// flow as Element does: a first request for the flows and a session, then
-// the token stage. It returns the final status and body.
+// flow as Element Web does: a probe with nothing but a device name when the
+// sign-up screen opens (a 401 with the flows tells it registration is
+// possible; anything else shows "Unable to query for supported
+// registration methods"), a request with the form's fields for a session,
+// then the token stage. It returns the final status and body.
 func registerWithToken(t *testing.T, ts *servertest.TS, username, token string) (int, map[string]any) {
 	t.Helper()
+	status, body := post(t, ts, "/_matrix/client/v3/register", map[string]any{"initial_device_display_name": "Element"})
+	if status != http.StatusUnauthorized || body["flows"] == nil || body["errcode"] != nil {
+		t.Fatalf("sign-up screen's probe of /register: %d %v, want 401 with the flows", status, body)
+	}
 	req := map[string]any{"username": username, "password": "a long enough password", "initial_device_display_name": "Element"}
-	status, body := post(t, ts, "/_matrix/client/v3/register", req)
+	status, body = post(t, ts, "/_matrix/client/v3/register", req)
 	if status != http.StatusUnauthorized {
 		t.Fatalf("first /register: %d %v, want 401 with flows", status, body)
 	}
