@@ -359,3 +359,27 @@ func TestCapabilities(t *testing.T) {
 		}
 	})
 }
+
+// Element reads these two lists at start-up or when its settings open; Ward
+// keeps no third-party identifiers and bridges no networks, so both are
+// empty, and both need a login.
+//
+// Spec: client-server-api GET /account/3pid, GET /thirdparty/protocols.
+func TestThirdPartyListsAreEmpty(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		alice := registerUser(t, ts, "alice")
+		st, body := call(t, ts, "GET", v3+"/account/3pid", alice.AccessToken, nil)
+		if list, ok := body["threepids"].([]any); st != 200 || !ok || len(list) != 0 {
+			t.Fatalf("GET /account/3pid: %d %v", st, body)
+		}
+		st, body = call(t, ts, "GET", v3+"/thirdparty/protocols", alice.AccessToken, nil)
+		if st != 200 || body == nil || len(body) != 0 {
+			t.Fatalf("GET /thirdparty/protocols: %d %v", st, body)
+		}
+		for _, p := range []string{"/account/3pid", "/thirdparty/protocols"} {
+			st, body = call(t, ts, "GET", v3+p, "", nil)
+			wantError(t, p+" without a token", st, body, 401, "M_MISSING_TOKEN")
+		}
+	})
+}

@@ -171,3 +171,22 @@ func (a *API) handleCapabilities(w http.ResponseWriter, r *http.Request) {
 		"m.get_login_token": enabled(false),
 	}})
 }
+
+// handleThreePIDs lists the account's third-party identifiers: none, since
+// Ward keeps no e-mail addresses or phone numbers (a clinic's accounts come
+// from its roster, and m.3pid_changes is off). Element's settings read the
+// list on opening and report an error when the endpoint is missing.
+//
+// Spec: client-server-api GET /account/3pid.
+func (a *API) handleThreePIDs(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"threepids": []any{}})
+}
+
+// handleThirdPartyProtocols lists the protocols of bridged networks: none,
+// since Ward has no application services (nothing leaves the clinic's
+// server). Element's room directory asks for them.
+//
+// Spec: client-server-api GET /thirdparty/protocols.
+func (a *API) handleThirdPartyProtocols(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{})
+}

@@ -49,6 +49,8 @@ func (a *API) accountRoutes(r *mux.Router) {
 	r.HandleFunc("/user/{userId}/filter/{filterId}", a.auth(a.handleGetFilter)).Methods(get)
 
 	r.HandleFunc("/capabilities", a.auth(a.handleCapabilities)).Methods(get)
+	r.HandleFunc("/account/3pid", a.auth(a.handleThreePIDs)).Methods(get)
+	r.HandleFunc("/thirdparty/protocols", a.auth(a.handleThirdPartyProtocols)).Methods(get)
 }
 
 // synapseAdminRoutes registers the Synapse-compatible shared-secret
