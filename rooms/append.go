@@ -120,15 +120,18 @@ func stateEventID(ctx context.Context, q db.Querier, roomID id.RoomID, evType, s
 	return id.EventID(eid), err
 }
 
-// stateEventIDs looks up several current state entries in one query.
-func stateEventIDs(ctx context.Context, q db.Querier, roomID id.RoomID, keys []pdu.StateKey) (map[pdu.StateKey]id.EventID, error) {
-	out := make(map[pdu.StateKey]id.EventID, len(keys))
+// currentStateEvents loads several current state events in one query:
+// the entries' events themselves, so that building an event reads its auth
+// events and the entry it replaces in one round trip.
+func currentStateEvents(ctx context.Context, q db.Querier, roomID id.RoomID, keys []pdu.StateKey) (map[pdu.StateKey]*Event, error) {
+	out := make(map[pdu.StateKey]*Event, len(keys))
 	if len(keys) == 0 {
 		return out, nil
 	}
 	var b strings.Builder
 	args := []any{string(roomID)}
-	b.WriteString(`SELECT type, state_key, event_id FROM current_state WHERE room_id = $1 AND (`)
+	b.WriteString(`SELECT ` + eventColumns + ` FROM events WHERE event_id IN
+		(SELECT event_id FROM current_state WHERE room_id = $1 AND (`)
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteString(" OR ")
@@ -136,21 +139,17 @@ func stateEventIDs(ctx context.Context, q db.Querier, roomID id.RoomID, keys []p
 		fmt.Fprintf(&b, "(type = $%d AND state_key = $%d)", len(args)+1, len(args)+2)
 		args = append(args, k.Type, k.StateKey)
 	}
-	b.WriteString(")")
-	rows, err := q.QueryContext(ctx, b.String(), args...)
+	b.WriteString("))")
+	evs, err := queryEvents(ctx, q, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read current state: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k pdu.StateKey
-		var eid string
-		if err := rows.Scan(&k.Type, &k.StateKey, &eid); err != nil {
-			return nil, err
+	for _, e := range evs {
+		if e.StateKey != nil {
+			out[pdu.StateKey{Type: e.Type, StateKey: *e.StateKey}] = e
 		}
-		out[k] = id.EventID(eid)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // currentStateEvent loads one current state event, nil if none.
@@ -221,14 +220,14 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 	if p.StateKey != nil {
 		keys = append(keys, pdu.StateKey{Type: p.Type, StateKey: *p.StateKey})
 	}
-	current, err := stateEventIDs(ctx, tx, r.ID, keys)
+	current, err := currentStateEvents(ctx, tx, r.ID, keys)
 	if err != nil {
 		return nil, err
 	}
 	if !isCreate {
 		for _, key := range ev.AuthEventSelection(r.Version) {
-			if eid := current[key]; eid != "" {
-				ev.AuthEvents = append(ev.AuthEvents, eid)
+			if e := current[key]; e != nil {
+				ev.AuthEvents = append(ev.AuthEvents, e.ID)
 			}
 		}
 	}
@@ -243,14 +242,31 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 	if len(raw) > MaxEventBytes {
 		return nil, mautrix.MTooLarge.WithMessage("Event is larger than %d bytes", MaxEventBytes)
 	}
+	// The auth events are the current state events just read; anything
+	// else the auth rules ask for is read from the table.
+	byID := make(map[id.EventID]*Event, len(current))
+	for _, e := range current {
+		byID[e.ID] = e
+	}
 	getEvents := func(ids []id.EventID) ([]*pdu.PDU, error) {
-		m, err := eventsByID(ctx, tx, ids)
-		if err != nil {
-			return nil, err
+		var missing []id.EventID
+		for _, eid := range ids {
+			if byID[eid] == nil {
+				missing = append(missing, eid)
+			}
+		}
+		if len(missing) > 0 {
+			m, err := eventsByID(ctx, tx, missing)
+			if err != nil {
+				return nil, err
+			}
+			for eid, e := range m {
+				byID[eid] = e
+			}
 		}
 		out := make([]*pdu.PDU, len(ids))
 		for i, eid := range ids {
-			if e := m[eid]; e != nil {
+			if e := byID[eid]; e != nil {
 				out[i] = e.PDU
 			}
 		}
@@ -292,7 +308,9 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		}
 	}
 	if p.StateKey != nil {
-		e.ReplacesState = string(current[pdu.StateKey{Type: p.Type, StateKey: *p.StateKey}])
+		if prev := current[pdu.StateKey{Type: p.Type, StateKey: *p.StateKey}]; prev != nil {
+			e.ReplacesState = string(prev.ID)
+		}
 	}
 	pos, err := stream.Allocate(ctx, tx)
 	if err != nil {
