@@ -90,13 +90,12 @@ func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, erro
 		}
 		e.Seq, e.PrevHash = head.Seq+1, head.Hash
 		e.Hash = e.ComputeHash()
-		res, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4`,
-			e.Seq, e.Hash, head.Seq, head.Hash)
+		moved, err := r.moveHeadAndInsert(ctx, tx, head, e)
 		if err != nil {
 			r.setHead(nil)
-			return e, fmt.Errorf("audit: move head: %w", err)
+			return e, err
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if moved {
 			break
 		}
 		head = nil
@@ -106,16 +105,47 @@ func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, erro
 		}
 	}
 	r.setHead(&Checkpoint{Seq: e.Seq, Hash: e.Hash})
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (seq, ts, actor_user, actor_device, remote_addr, user_agent,
-		action, target_user, room_id, event_id, event_type, media_id, team, token_id, outcome, reason, request_id,
-		detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
-		e.Seq, e.Time.UnixMilli(), e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent,
-		e.Action, e.TargetUser, e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID,
-		string(e.Outcome), e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash); err != nil {
-		r.setHead(nil)
-		return e, fmt.Errorf("audit: insert entry: %w", err)
-	}
 	return e, nil
+}
+
+// insertEntry stores an entry whose seq, prev_hash and hash are set.
+const insertEntry = `INSERT INTO audit_log (seq, ts, actor_user, actor_device, remote_addr, user_agent,
+	action, target_user, room_id, event_id, event_type, media_id, team, token_id, outcome, reason, request_id,
+	detail, prev_hash, hash) `
+
+// moveHeadAndInsert moves the head row from head to e and stores e, or
+// reports false (storing nothing) when the row no longer says head. On
+// PostgreSQL both go in one statement, one round trip inside the writer's
+// transaction; SQLite, in process, runs the two in turn.
+func (r *Recorder) moveHeadAndInsert(ctx context.Context, tx *sql.Tx, head *Checkpoint, e Entry) (bool, error) {
+	values := []any{e.Seq, e.Time.UnixMilli(), e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent,
+		e.Action, e.TargetUser, e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID,
+		string(e.Outcome), e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash}
+	if r.db.Dialect == db.Postgres {
+		res, err := tx.ExecContext(ctx, `WITH moved AS (UPDATE audit_head SET seq = $1, hash = $20
+			WHERE id = 1 AND seq = $21 AND hash = $22 RETURNING 1) `+insertEntry+`
+			SELECT $1, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text,
+				$11::text, $12::text, $13::text, $14::text, $15::text, $16::text, $17::text, $18::text, $19::text, $20
+			FROM moved`, append(values, head.Seq, head.Hash)...)
+		if err != nil {
+			return false, fmt.Errorf("audit: append: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		return n == 1, nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3 AND hash = $4`,
+		e.Seq, e.Hash, head.Seq, head.Hash)
+	if err != nil {
+		return false, fmt.Errorf("audit: move head: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, insertEntry+`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+		$15, $16, $17, $18, $19, $20)`, values...); err != nil {
+		return false, fmt.Errorf("audit: insert entry: %w", err)
+	}
+	return true, nil
 }
 
 func (r *Recorder) cachedHead() *Checkpoint {
