@@ -67,6 +67,14 @@ func (s *Service) startSession(ctx context.Context, tx *sql.Tx, user id.UserID, 
 	now := s.nowMS()
 	if device == "" {
 		device = newDeviceID()
+	} else if s.DeviceIDReserved != nil {
+		reserved, err := s.DeviceIDReserved(ctx, tx, user, device)
+		if err != nil {
+			return Credentials{}, err
+		}
+		if reserved {
+			return Credentials{}, mautrix.MInvalidParam.WithMessage("Device ID %s is your dehydrated device, which cannot be logged in as; log in as a new device", device)
+		}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, device_id) DO NOTHING`, user, device, displayName, now)

@@ -357,9 +357,14 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 		for _, d := range devices {
 			want[d] = true
 		}
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT k.device_id, k.key_json, d.display_name FROM e2ee_device_keys k
-			JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-			WHERE k.user_id = $1`, user)
+		// The keys of the user's devices and of their dehydrated device
+		// (MSC3814), which others' clients must encrypt to as well; keys
+		// left behind by a deleted device are not shown.
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT k.device_id, k.key_json, COALESCE(d.display_name, h.display_name, '')
+			FROM e2ee_device_keys k
+			LEFT JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
+			LEFT JOIN e2ee_dehydrated_devices h ON h.user_id = k.user_id AND h.device_id = k.device_id
+			WHERE k.user_id = $1 AND (d.device_id IS NOT NULL OR h.device_id IS NOT NULL)`, user)
 		if err != nil {
 			return nil, fmt.Errorf("query device keys: %w", err)
 		}
