@@ -440,3 +440,20 @@ func FuzzDehydratedDeviceBody(f *testing.F) {
 		checkAnswer(t, alice, http.MethodPost, "/unstable/org.matrix.msc3814.v1/dehydrated_device/D/events", body)
 	})
 }
+
+// Element Web creates and rehydrates dehydrated devices only when the
+// server's /.well-known/matrix/client says "org.matrix.msc3814": true;
+// /versions lists the MSC among unstable_features (MSC3814).
+func TestDehydratedDeviceDiscovery(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		st, wk := call(t, ts, "GET", "/.well-known/matrix/client", "", nil)
+		if st != http.StatusOK || wk["org.matrix.msc3814"] != true {
+			t.Fatalf("well-known = %d %v, want org.matrix.msc3814: true", st, wk)
+		}
+		st, v := call(t, ts, "GET", "/_matrix/client/versions", "", nil)
+		if uf, _ := v["unstable_features"].(map[string]any); st != http.StatusOK || uf["org.matrix.msc3814"] != true {
+			t.Fatalf("versions = %d %v, want unstable_features org.matrix.msc3814: true", st, v)
+		}
+	})
+}
