@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/dbtest"
 	"ward/internal/server/servertest"
 )
@@ -414,6 +415,20 @@ func TestDehydratedDeviceAndSessions(t *testing.T) {
 		wantOK(t, "deactivate", st, body)
 		if k := queriedDevices(t, bob, alice.UserID); len(k) != 0 {
 			t.Fatalf("/keys/query of a deactivated user: %+v", k)
+		}
+
+		// The trail names the device's creation and deletion, never its data.
+		var changes []string
+		for _, e := range trail(t, ts) {
+			if e.Action == audit.ActionDehydratedDevice && e.TargetUser == string(alice.UserID) && e.Detail["device_id"] == string(dev) {
+				changes = append(changes, e.Detail["change"])
+			}
+		}
+		if fmt.Sprint(changes) != "[create delete]" {
+			t.Fatalf("audit entries of the dehydrated device: %v, want create then delete", changes)
+		}
+		if strings.Contains(exportAll(t, ts, audit.JSONLines), "opaque-curveS") {
+			t.Fatal("the audit trail holds device_data")
 		}
 	})
 }
