@@ -36,8 +36,9 @@ type Service struct {
 	// avatar changed (the rooms package updates member events from it).
 	OnProfileChange func(ctx context.Context, user id.UserID)
 	// OnDevicesDeleted, when set, is called after devices were deleted
-	// (logout, device deletion, password change): e2ee drops their keys and
-	// tells the user's contacts that the device list changed.
+	// (logout, /logout/all, device deletion, password change, deactivation):
+	// e2ee drops their keys and tells the user's contacts that the device
+	// list changed; push drops their pushers.
 	OnDevicesDeleted func(ctx context.Context, user id.UserID, devices []id.DeviceID)
 	// OnDeactivate, when set, is called after an account was deactivated
 	// (rooms makes the user leave their rooms, e2ee deletes the dehydrated

@@ -294,12 +294,23 @@ func (s *Service) Logout(ctx context.Context, sess Session) error {
 //
 // Spec: client-server-api POST /logout/all.
 func (s *Service) LogoutAll(ctx context.Context, user id.UserID) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if err := deleteAllDevices(ctx, tx, user, ""); err != nil {
+	var deleted []id.DeviceID
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if deleted, err = s.deleteAllDevicesTx(ctx, tx, user); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, audit.Entry{Action: audit.ActionLogoutAll, TargetUser: string(user)})
 	})
+	if err != nil {
+		return err
+	}
+	// As after a single logout: the devices' keys and inbox go, and those
+	// who encrypt to them hear that the device list changed.
+	if s.OnDevicesDeleted != nil && len(deleted) > 0 {
+		s.OnDevicesDeleted(ctx, user, deleted)
+	}
+	return nil
 }
 
 // deleteAllDevices deletes every device and token of user except keep.
