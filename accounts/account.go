@@ -80,11 +80,13 @@ func (s *Service) Deactivate(ctx context.Context, sess Session, auth *AuthData) 
 	if err := s.requirePassword(ctx, sess, auth, "deactivate"); err != nil {
 		return err
 	}
+	var deleted []id.DeviceID
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET deactivated = $1, password_hash = '' WHERE user_id = $2`, true, sess.UserID); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		if err := deleteAllDevices(ctx, tx, sess.UserID, ""); err != nil {
+		var err error
+		if deleted, err = s.deleteAllDevicesTx(ctx, tx, sess.UserID); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, audit.Entry{Action: audit.ActionDeactivate, ActorUser: string(sess.UserID),
@@ -92,6 +94,11 @@ func (s *Service) Deactivate(ctx context.Context, sess Session, auth *AuthData) 
 	})
 	if err != nil {
 		return err
+	}
+	// As an admin's deactivation: the devices' keys, inbox and pushers go
+	// too, then the user leaves their rooms.
+	if s.OnDevicesDeleted != nil && len(deleted) > 0 {
+		s.OnDevicesDeleted(ctx, sess.UserID, deleted)
 	}
 	if s.OnDeactivate != nil {
 		s.OnDeactivate(ctx, sess.UserID)

@@ -36,12 +36,19 @@ type Service struct {
 	// avatar changed (the rooms package updates member events from it).
 	OnProfileChange func(ctx context.Context, user id.UserID)
 	// OnDevicesDeleted, when set, is called after devices were deleted
-	// (logout, device deletion, password change): e2ee drops their keys and
-	// tells the user's contacts that the device list changed.
+	// (logout, /logout/all, device deletion, password change, deactivation):
+	// e2ee drops their keys and tells the user's contacts that the device
+	// list changed; push drops their pushers.
 	OnDevicesDeleted func(ctx context.Context, user id.UserID, devices []id.DeviceID)
 	// OnDeactivate, when set, is called after an account was deactivated
-	// (rooms makes the user leave their rooms).
+	// (rooms makes the user leave their rooms, e2ee deletes the dehydrated
+	// device).
 	OnDeactivate func(ctx context.Context, user id.UserID)
+	// DeviceIDReserved, when set, reports inside a login's transaction
+	// whether a device ID the client asked for is taken by a device that is
+	// not a session (e2ee's dehydrated device): such an ID is refused, so
+	// that no login takes that device and its inbox over.
+	DeviceIDReserved func(ctx context.Context, q db.Querier, user id.UserID, device id.DeviceID) (bool, error)
 	// RegistrationTokens, when set, lets /register complete with an intake
 	// token (the clinic policy's), even while registration is closed.
 	RegistrationTokens RegistrationTokens

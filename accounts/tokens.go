@@ -67,6 +67,14 @@ func (s *Service) startSession(ctx context.Context, tx *sql.Tx, user id.UserID, 
 	now := s.nowMS()
 	if device == "" {
 		device = newDeviceID()
+	} else if s.DeviceIDReserved != nil {
+		reserved, err := s.DeviceIDReserved(ctx, tx, user, device)
+		if err != nil {
+			return Credentials{}, err
+		}
+		if reserved {
+			return Credentials{}, mautrix.MInvalidParam.WithMessage("Device ID %s is your dehydrated device, which cannot be logged in as; log in as a new device", device)
+		}
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (user_id, device_id) DO NOTHING`, user, device, displayName, now)
@@ -286,12 +294,23 @@ func (s *Service) Logout(ctx context.Context, sess Session) error {
 //
 // Spec: client-server-api POST /logout/all.
 func (s *Service) LogoutAll(ctx context.Context, user id.UserID) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if err := deleteAllDevices(ctx, tx, user, ""); err != nil {
+	var deleted []id.DeviceID
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if deleted, err = s.deleteAllDevicesTx(ctx, tx, user); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, audit.Entry{Action: audit.ActionLogoutAll, TargetUser: string(user)})
 	})
+	if err != nil {
+		return err
+	}
+	// As after a single logout: the devices' keys and inbox go, and those
+	// who encrypt to them hear that the device list changed.
+	if s.OnDevicesDeleted != nil && len(deleted) > 0 {
+		s.OnDevicesDeleted(ctx, user, deleted)
+	}
+	return nil
 }
 
 // deleteAllDevices deletes every device and token of user except keep.

@@ -33,4 +33,8 @@ const (
 	ActionTruncate       = "audit.truncate"
 	// Admin actions are "admin." followed by what was done.
 	ActionAdminPrefix = "admin."
+
+	// ActionDehydratedDevice is a dehydrated device (MSC3814) created,
+	// replaced or deleted.
+	ActionDehydratedDevice = "keys.dehydrated_device"
 )

@@ -226,3 +226,38 @@ func TestE2EEToDeviceAndDeviceLists(t *testing.T) {
 		_ = event.StateEncryption
 	})
 }
+
+// TestLogoutAllIsADeviceListChange: /logout/all deletes every device, and
+// like a single logout it is a device-list change for those sharing a room
+// (spec: client-server-api "Tracking the device list for a user": a
+// device removed), so their clients stop encrypting to the gone devices.
+func TestLogoutAllIsADeviceListChange(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		ctx := context.Background()
+		alice := e2eeUser(t, ts, "alice")
+		bob := e2eeUser(t, ts, "bob")
+		room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Invite: []id.UserID{bob.UserID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatal(err)
+		}
+		dk := signedDeviceKeys(t, alice.UserID, alice.DeviceID, newEd25519(t), "curveA")
+		if st, body := e2eeCall(t, ts, alice, http.MethodPost, "/keys/upload", map[string]any{"device_keys": dk}); st != http.StatusOK {
+			t.Fatalf("upload: %d %v", st, body)
+		}
+		since := rawSync(t, ts, bob, "")["next_batch"].(string)
+		if _, err := alice.LogoutAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := rawSync(t, ts, bob, since)
+		if c := s["device_lists"].(map[string]any)["changed"].([]any); len(c) != 1 || c[0] != string(alice.UserID) {
+			t.Fatalf("device_lists.changed after alice's /logout/all = %v, want [alice]", c)
+		}
+		if k := queriedDevices(t, bob, alice.UserID); len(k) != 0 {
+			t.Fatalf("/keys/query after /logout/all: %+v", k)
+		}
+	})
+}

@@ -38,6 +38,10 @@ func pathKnown(r *mux.Router, req *http.Request) bool {
 // Handler returns the whole HTTP surface of the client-server API.
 func (a *API) Handler() http.Handler {
 	r := mux.NewRouter()
+	// Path variables may hold an encoded "/" (a dehydrated device's ID is
+	// standard base64), and so, decoded, "//": cleaning the path would
+	// answer such a request with a redirect to another path.
+	r.SkipClean(true)
 	r.Use(recordRoute)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// gorilla/mux reports a known path called with the wrong method as
@@ -80,6 +84,7 @@ func (a *API) Handler() http.Handler {
 	}
 	v1 := client.PathPrefix("/v1").Subrouter()
 	a.v1Routes(v1)
+	a.dehydratedDeviceRoutes(client.PathPrefix(dehydratedDevicePrefix).Subrouter())
 	a.discoveryRoutes(r)
 	a.synapseAdminRoutes(r)
 	a.synapseAdminAPIRoutes(r)

@@ -232,21 +232,11 @@ func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, devices []
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		hadKeys := false
 		for _, d := range devices {
-			res, err := tx.ExecContext(ctx, `DELETE FROM e2ee_device_keys WHERE user_id = $1 AND device_id = $2`, user, d)
+			had, err := deleteDeviceData(ctx, tx, user, d)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n > 0 {
-				hadKeys = true
-			}
-			for _, table := range []string{"e2ee_one_time_keys", "e2ee_fallback_keys", "e2ee_to_device"} {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, user, d); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_signatures WHERE target_user = $1 AND target_key = $2`, user, d); err != nil {
-				return err
-			}
+			hadKeys = hadKeys || had
 		}
 		if hadKeys {
 			return recordChange(ctx, tx, user)
@@ -260,4 +250,24 @@ func (s *Service) DevicesDeleted(ctx context.Context, user id.UserID, devices []
 		return
 	}
 	s.wakePeers(ctx, user)
+}
+
+// deleteDeviceData deletes a device's identity, one-time and fallback keys,
+// its to-device inbox and the signatures others made of it, and reports
+// whether it had identity keys (then its owner's device list changed).
+func deleteDeviceData(ctx context.Context, tx *sql.Tx, user id.UserID, device id.DeviceID) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM e2ee_device_keys WHERE user_id = $1 AND device_id = $2`, user, device)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	for _, table := range []string{"e2ee_one_time_keys", "e2ee_fallback_keys", "e2ee_to_device"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE user_id = $1 AND device_id = $2`, user, device); err != nil {
+			return false, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM e2ee_signatures WHERE target_user = $1 AND target_key = $2`, user, device); err != nil {
+		return false, err
+	}
+	return n > 0, nil
 }

@@ -70,95 +70,22 @@ func stripUnsigned(raw json.RawMessage) (json.RawMessage, error) {
 //
 // Spec: client-server-api POST /_matrix/client/v3/keys/upload.
 func (s *Service) UploadKeys(ctx context.Context, user id.UserID, device id.DeviceID, req UploadRequest) (map[string]int, error) {
-	if len(req.OneTimeKeys)+len(req.FallbackKeys) > maxKeysPerUpload {
-		return nil, mautrix.MInvalidParam.WithMessage("Too many keys in one upload")
+	up, err := checkUpload(req, user, device)
+	if err != nil {
+		return nil, err
 	}
-	var dk *deviceKeys
-	var dkJSON json.RawMessage
-	if present(req.DeviceKeys) {
-		var err error
-		if dk, dkJSON, err = checkDeviceKeys(req.DeviceKeys, user, device); err != nil {
-			return nil, err
-		}
-	}
-	otks := make(map[string][2]string, len(req.OneTimeKeys)) // key id -> algorithm, json
-	for keyID, raw := range req.OneTimeKeys {
-		alg, _, err := splitKeyID(keyID)
-		if err != nil {
-			return nil, err
-		}
-		if len(raw) > maxKeyJSONLength || !present(raw) {
-			return nil, mautrix.MInvalidParam.WithMessage("Invalid one-time key %q", keyID)
-		}
-		otks[keyID] = [2]string{alg, string(raw)}
-	}
-	fallbacks := map[string][2]string{} // algorithm -> key id, json
-	for keyID, raw := range req.FallbackKeys {
-		alg, _, err := splitKeyID(keyID)
-		if err != nil {
-			return nil, err
-		}
-		if len(raw) > maxKeyJSONLength || !present(raw) {
-			return nil, mautrix.MInvalidParam.WithMessage("Invalid fallback key %q", keyID)
-		}
-		if _, dup := fallbacks[alg]; dup {
-			return nil, mautrix.MInvalidParam.WithMessage("Only one fallback key per algorithm")
-		}
-		fallbacks[alg] = [2]string{keyID, string(raw)}
-	}
-
 	changed := false
 	var counts map[string]int
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if dk != nil {
-			var err error
-			if changed, err = storeDeviceKeys(ctx, tx, dk, dkJSON); err != nil {
-				return err
-			}
-			if changed {
-				if err := recordChange(ctx, tx, user); err != nil {
-					return err
-				}
-			}
-		}
-		for keyID, v := range otks {
-			var existing string
-			err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND key_id = $3`,
-				user, device, keyID).Scan(&existing)
-			switch {
-			case err == nil:
-				if !sameJSON(existing, v[1]) {
-					return mautrix.MInvalidParam.WithMessage("One-time key %s already exists with different content", keyID)
-				}
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES ($1, $2, $3, $4, $5)`,
-				user, device, v[0], keyID, v[1]); err != nil {
-				return fmt.Errorf("store one-time key: %w", err)
-			}
-		}
-		for alg, v := range fallbacks {
-			var oldID, oldJSON string
-			err := tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM e2ee_fallback_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3`,
-				user, device, alg).Scan(&oldID, &oldJSON)
-			switch {
-			case err == nil:
-				if oldID == v[0] && sameJSON(oldJSON, v[1]) {
-					continue // the same key again keeps its used flag
-				}
-				_, err = tx.ExecContext(ctx, `UPDATE e2ee_fallback_keys SET key_id = $4, key_json = $5, used = $6
-					WHERE user_id = $1 AND device_id = $2 AND algorithm = $3`, user, device, alg, v[0], v[1], false)
-			case errors.Is(err, sql.ErrNoRows):
-				_, err = tx.ExecContext(ctx, `INSERT INTO e2ee_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
-					VALUES ($1, $2, $3, $4, $5, $6)`, user, device, alg, v[0], v[1], false)
-			}
-			if err != nil {
-				return fmt.Errorf("store fallback key: %w", err)
-			}
-		}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var err error
+		if changed, err = storeUpload(ctx, tx, user, device, up); err != nil {
+			return err
+		}
+		if changed {
+			if err := recordChange(ctx, tx, user); err != nil {
+				return err
+			}
+		}
 		counts, err = oneTimeKeyCounts(ctx, tx, user, device)
 		return err
 	})
@@ -169,6 +96,104 @@ func (s *Service) UploadKeys(ctx context.Context, user id.UserID, device id.Devi
 		s.wakePeers(ctx, user)
 	}
 	return counts, nil
+}
+
+// upload is a checked /keys/upload body.
+type upload struct {
+	dk        *deviceKeys // nil: none uploaded
+	dkJSON    json.RawMessage
+	otks      map[string][2]string // key id -> algorithm, json
+	fallbacks map[string][2]string // algorithm -> key id, json
+}
+
+// checkUpload validates an upload of device's keys: the identity keys'
+// owner and signature, the key IDs and sizes.
+func checkUpload(req UploadRequest, user id.UserID, device id.DeviceID) (*upload, error) {
+	if len(req.OneTimeKeys)+len(req.FallbackKeys) > maxKeysPerUpload {
+		return nil, mautrix.MInvalidParam.WithMessage("Too many keys in one upload")
+	}
+	up := &upload{otks: make(map[string][2]string, len(req.OneTimeKeys)), fallbacks: map[string][2]string{}}
+	if present(req.DeviceKeys) {
+		var err error
+		if up.dk, up.dkJSON, err = checkDeviceKeys(req.DeviceKeys, user, device); err != nil {
+			return nil, err
+		}
+	}
+	for keyID, raw := range req.OneTimeKeys {
+		alg, _, err := splitKeyID(keyID)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > maxKeyJSONLength || !present(raw) {
+			return nil, mautrix.MInvalidParam.WithMessage("Invalid one-time key %q", keyID)
+		}
+		up.otks[keyID] = [2]string{alg, string(raw)}
+	}
+	for keyID, raw := range req.FallbackKeys {
+		alg, _, err := splitKeyID(keyID)
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > maxKeyJSONLength || !present(raw) {
+			return nil, mautrix.MInvalidParam.WithMessage("Invalid fallback key %q", keyID)
+		}
+		if _, dup := up.fallbacks[alg]; dup {
+			return nil, mautrix.MInvalidParam.WithMessage("Only one fallback key per algorithm")
+		}
+		up.fallbacks[alg] = [2]string{keyID, string(raw)}
+	}
+	return up, nil
+}
+
+// storeUpload stores a checked upload of device's keys inside tx and
+// reports whether the device's identity keys changed (the caller records
+// the device-list change).
+func storeUpload(ctx context.Context, tx *sql.Tx, user id.UserID, device id.DeviceID, up *upload) (bool, error) {
+	changed := false
+	if up.dk != nil {
+		var err error
+		if changed, err = storeDeviceKeys(ctx, tx, up.dk, up.dkJSON); err != nil {
+			return false, err
+		}
+	}
+	for keyID, v := range up.otks {
+		var existing string
+		err := tx.QueryRowContext(ctx, `SELECT key_json FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND key_id = $3`,
+			user, device, keyID).Scan(&existing)
+		switch {
+		case err == nil:
+			if !sameJSON(existing, v[1]) {
+				return false, mautrix.MInvalidParam.WithMessage("One-time key %s already exists with different content", keyID)
+			}
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO e2ee_one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES ($1, $2, $3, $4, $5)`,
+			user, device, v[0], keyID, v[1]); err != nil {
+			return false, fmt.Errorf("store one-time key: %w", err)
+		}
+	}
+	for alg, v := range up.fallbacks {
+		var oldID, oldJSON string
+		err := tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM e2ee_fallback_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3`,
+			user, device, alg).Scan(&oldID, &oldJSON)
+		switch {
+		case err == nil:
+			if oldID == v[0] && sameJSON(oldJSON, v[1]) {
+				continue // the same key again keeps its used flag
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE e2ee_fallback_keys SET key_id = $4, key_json = $5, used = $6
+				WHERE user_id = $1 AND device_id = $2 AND algorithm = $3`, user, device, alg, v[0], v[1], false)
+		case errors.Is(err, sql.ErrNoRows):
+			_, err = tx.ExecContext(ctx, `INSERT INTO e2ee_fallback_keys (user_id, device_id, algorithm, key_id, key_json, used)
+				VALUES ($1, $2, $3, $4, $5, $6)`, user, device, alg, v[0], v[1], false)
+		}
+		if err != nil {
+			return false, fmt.Errorf("store fallback key: %w", err)
+		}
+	}
+	return changed, nil
 }
 
 // sameJSON compares two JSON texts by value.
@@ -332,9 +357,14 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 		for _, d := range devices {
 			want[d] = true
 		}
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT k.device_id, k.key_json, d.display_name FROM e2ee_device_keys k
-			JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-			WHERE k.user_id = $1`, user)
+		// The keys of the user's devices and of their dehydrated device
+		// (MSC3814), which others' clients must encrypt to as well; keys
+		// left behind by a deleted device are not shown.
+		rows, err := s.db.Read.QueryContext(ctx, `SELECT k.device_id, k.key_json, COALESCE(d.display_name, h.display_name, '')
+			FROM e2ee_device_keys k
+			LEFT JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
+			LEFT JOIN e2ee_dehydrated_devices h ON h.user_id = k.user_id AND h.device_id = k.device_id
+			WHERE k.user_id = $1 AND (d.device_id IS NOT NULL OR h.device_id IS NOT NULL)`, user)
 		if err != nil {
 			return nil, fmt.Errorf("query device keys: %w", err)
 		}

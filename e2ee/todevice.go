@@ -133,8 +133,12 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// deviceIDs lists the devices that may receive user's to-device messages:
+// their sessions and their dehydrated device (MSC3814), whose inbox the
+// user's next login reads.
 func deviceIDs(ctx context.Context, q db.Querier, user id.UserID) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1`, user)
+	rows, err := q.QueryContext(ctx, `SELECT device_id FROM devices WHERE user_id = $1
+		UNION SELECT device_id FROM e2ee_dehydrated_devices WHERE user_id = $1`, user)
 	if err != nil {
 		return nil, fmt.Errorf("read devices: %w", err)
 	}

@@ -132,7 +132,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.Media.Rooms = s.Rooms
 	s.Accounts.OnProfileChange = s.Rooms.UpdateProfile
-	s.Accounts.OnDeactivate = s.Rooms.LeaveAll
+	s.Accounts.OnDeactivate = s.accountDeactivated
+	s.Accounts.DeviceIDReserved = e2ee.IsDehydratedDevice
 	s.Push = push.New(d, s.Accounts)
 	s.Sync = syncapi.New(d, s.Rooms, syncAccountData{s.Accounts, s.Push}, n, s.Stopping(), log)
 	s.E2EE = e2ee.New(d, n, cfg.ServerName)
@@ -143,6 +144,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.Policy.Audit = s.Audit
 	}
 	return s, nil
+}
+
+// accountDeactivated makes a deactivated user leave their rooms and
+// deletes their dehydrated device, which others would otherwise keep
+// encrypting to.
+func (s *Server) accountDeactivated(ctx context.Context, user id.UserID) {
+	s.Rooms.LeaveAll(ctx, user)
+	if err := s.E2EE.AccountDeactivated(ctx, user); err != nil {
+		s.Log.ErrorContext(ctx, "delete the dehydrated device of a deactivated account", "user", user, "error", err)
+	}
 }
 
 // checkServerName refuses a server name other than the one the database's
