@@ -20,7 +20,9 @@ type Rooms interface {
 	// SharedRooms lists the rooms user is joined or invited to, with each
 	// room's purpose, creator and other joined members and invitees.
 	SharedRooms(ctx context.Context, user id.UserID) ([]RoomMembers, error)
-	Leave(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) error
+	// Leave sends user's leave event; left is false when user was no
+	// longer in the room (another removal came first).
+	Leave(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) (left bool, err error)
 }
 
 // RoomMembers is one room as Rooms.SharedRooms reports it.
@@ -300,11 +302,14 @@ func (s *Service) Recheck(ctx context.Context, r Rooms, user id.UserID, reason s
 		}
 		for who, why := range leaving {
 			msg := "Removed by clinic policy: " + reason + " (" + why + ")"
-			if err := r.Leave(ctx, who, rm.RoomID, msg); err != nil {
+			left, err := r.Leave(ctx, who, rm.RoomID, msg)
+			if err != nil {
 				s.log.WarnContext(ctx, "policy removal failed", "user", who, "room", rm.RoomID, "error", err)
 				continue
 			}
-			s.log.InfoContext(ctx, "policy removed user from room", "user", who, "room", rm.RoomID, "rule", why)
+			if left {
+				s.log.InfoContext(ctx, "policy removed user from room", "user", who, "room", rm.RoomID, "rule", why)
+			}
 		}
 	}
 	return nil
@@ -340,8 +345,32 @@ func (s *Service) RunRechecks(ctx context.Context, r Rooms, every time.Duration)
 	}
 }
 
-// DrainRechecks handles every queued recheck once.
+// recheckLock is the PostgreSQL advisory lock that the instance working
+// the recheck queue holds (an arbitrary key, Ward's own).
+const recheckLock int64 = 0x77617264_72636b // "ward" "rck"
+
+// DrainRechecks handles every queued recheck once. On PostgreSQL, where
+// several instances serve one database, one instance at a time works the
+// queue: the others skip the round, so that each removal is made, and
+// logged, once.
 func (s *Service) DrainRechecks(ctx context.Context, r Rooms) error {
+	if s.db.Dialect == db.Postgres {
+		// A transaction-scoped lock goes with its transaction, even when
+		// the connection is lost; the transaction writes nothing (the
+		// queue rows are deleted through Tx, in transactions of their own).
+		claim, err := s.db.Read.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer claim.Rollback() //nolint:errcheck // releases the lock
+		var mine bool
+		if err := claim.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, recheckLock).Scan(&mine); err != nil {
+			return err
+		}
+		if !mine {
+			return nil // another instance is working the queue
+		}
+	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, user_id, reason FROM policy_recheck ORDER BY id LIMIT 100`)
 	if err != nil {
 		return err

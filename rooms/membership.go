@@ -113,15 +113,25 @@ func (s *Service) Invite(ctx context.Context, sender, target id.UserID, roomID i
 
 // Leave leaves (or rejects an invite to) a room (spec: POST /rooms/{roomId}/leave).
 func (s *Service) Leave(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) error {
+	_, err := s.LeaveIfIn(ctx, user, roomID, reason)
+	return err
+}
+
+// LeaveIfIn is Leave that also says whether it sent a leave event: false
+// when user had left (or was banned) already, so that a caller reports
+// only a removal it made.
+func (s *Service) LeaveIfIn(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) (left bool, err error) {
 	cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(user))
 	if err != nil {
-		return err
+		return false, err
 	}
 	if cur != nil && (cur.Membership == "leave" || cur.Membership == "ban") {
-		return nil
+		return false, nil
 	}
-	_, err = s.changeMembership(ctx, user, user, roomID, "leave", reason, nil)
-	return err
+	if _, err := s.changeMembership(ctx, user, user, roomID, "leave", reason, nil); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Kick removes target (spec: POST /rooms/{roomId}/kick).

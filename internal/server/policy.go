@@ -32,6 +32,6 @@ func (p policyRooms) SharedRooms(ctx context.Context, user id.UserID) ([]policy.
 	return out, nil
 }
 
-func (p policyRooms) Leave(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) error {
-	return p.r.Leave(ctx, user, roomID, reason)
+func (p policyRooms) Leave(ctx context.Context, user id.UserID, roomID id.RoomID, reason string) (bool, error) {
+	return p.r.LeaveIfIn(ctx, user, roomID, reason)
 }

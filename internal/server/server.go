@@ -72,6 +72,13 @@ type Server struct {
 	// stopRetention ends the audit retention; retentionDone closes once it has.
 	stopRetention context.CancelFunc
 	retentionDone chan struct{}
+
+	// relay carries wake-ups to and from the other instances on the same
+	// PostgreSQL database; nil on SQLite. stopRelay ends it; relayDone
+	// closes once it sent its last notifications.
+	relay     *stream.Relay
+	stopRelay context.CancelFunc
+	relayDone chan struct{}
 }
 
 // New opens the database, migrates it and builds the services. It does not
@@ -95,7 +102,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	n := stream.NewNotifier()
-	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n, Audit: audit.New(d, log)}
+	var relay *stream.Relay
+	if d.Dialect == db.Postgres {
+		// Other instances may serve the same database: their writes must
+		// wake the syncs waiting here, and ours theirs.
+		if relay, err = stream.NewRelay(cfg.Database, d.Read, log); err != nil {
+			d.Close()
+			return nil, config.ScrubDSN(err, cfg.Database)
+		}
+		n = stream.NewSharedNotifier(relay)
+	}
+	s := &Server{Config: cfg, DB: d, Log: log, Notifier: n, Audit: audit.New(d, log), relay: relay}
 	s.Accounts = accounts.New(d, cfg, n)
 	var gate rooms.Gate
 	if cfg.Policy == "on" {
@@ -245,6 +262,14 @@ func (s *Server) Start(handler http.Handler) error {
 		s.metricsHTTP = &http.Server{Handler: s.withPprof(s.Metrics().Handler(), false), ReadHeaderTimeout: 30 * time.Second}
 		s.metricsDone = serve(s.metricsHTTP, mln)
 	}
+	if s.relay != nil {
+		bg, cancel := context.WithCancel(context.Background())
+		s.stopRelay, s.relayDone = cancel, make(chan struct{})
+		go func() {
+			defer close(s.relayDone)
+			s.relay.Run(bg, s.Notifier)
+		}()
+	}
 	if s.Policy != nil {
 		bg, cancel := context.WithCancel(context.Background())
 		s.stopBackground = cancel
@@ -320,6 +345,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if e := <-s.metricsDone; e != nil {
 			err = errors.Join(err, e)
 		}
+	}
+	if s.stopRelay != nil {
+		// After the last request: its wake-ups still reach the others.
+		s.stopRelay()
+		<-s.relayDone
+	} else if s.relay != nil {
+		// Not serving (an admin command): what it wrote still wakes the
+		// servers' syncs.
+		last, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if e := s.relay.Flush(last); e != nil {
+			s.Log.Warn("wake-up relay: last notifications not sent", "error", e)
+		}
+		cancel()
 	}
 	err = errors.Join(err, s.DB.Close())
 	s.unlockSQLite()

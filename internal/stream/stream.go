@@ -2,7 +2,8 @@
 // write a client must hear about through /sync (an event, a receipt, an
 // account-data change, a to-device message, a device-list change) takes a
 // value from, and the notifier that wakes the long-polling /sync requests
-// that care.
+// that care. On PostgreSQL the notifier's wake-ups also reach the other
+// instances serving the same database (Relay, through LISTEN/NOTIFY).
 //
 // Positions are given out inside the writer's transaction: a group-commit
 // batch reads the row under lock once and counts in memory (see
@@ -52,17 +53,45 @@ type Notifier struct {
 	mu      sync.Mutex
 	waiters map[string]map[*waiter]struct{}
 	total   int
+	// others carries each wake-up to the other instances serving the same
+	// database; nil when this process is the only one (SQLite).
+	others Publisher
+}
+
+// Publisher carries wake-ups to the other instances that share the
+// database, so that a write through one wakes the syncs waiting on another.
+type Publisher interface {
+	Publish(users []string)
 }
 
 type waiter struct{ ch chan struct{} }
 
-// NewNotifier returns an empty notifier.
+// NewNotifier returns an empty notifier for a server that is the only one
+// on its database.
 func NewNotifier() *Notifier {
-	return &Notifier{waiters: make(map[string]map[*waiter]struct{})}
+	return NewSharedNotifier(nil)
 }
 
-// Wake wakes every waiting sync of the named users.
+// NewSharedNotifier returns an empty notifier whose wake-ups others also
+// carries to the other instances on the same database.
+func NewSharedNotifier(others Publisher) *Notifier {
+	return &Notifier{waiters: make(map[string]map[*waiter]struct{}), others: others}
+}
+
+// Wake wakes every waiting sync of the named users, here and on the other
+// instances.
 func (n *Notifier) Wake(users ...string) {
+	if len(users) == 0 {
+		return
+	}
+	n.wakeLocal(users)
+	if n.others != nil {
+		n.others.Publish(users)
+	}
+}
+
+// wakeLocal wakes the named users' syncs waiting in this process only.
+func (n *Notifier) wakeLocal(users []string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, u := range users {
@@ -75,6 +104,20 @@ func (n *Notifier) Wake(users ...string) {
 			delete(n.waiters, u)
 		}
 	}
+}
+
+// wakeAll wakes every sync waiting in this process: each rebuilds its
+// response from the database, and waits again if nothing is new.
+func (n *Notifier) wakeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for u, set := range n.waiters {
+		for w := range set {
+			close(w.ch)
+		}
+		delete(n.waiters, u)
+	}
+	n.total = 0
 }
 
 // Listen registers a waiter for user and returns a channel that is closed on

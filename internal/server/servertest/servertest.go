@@ -22,6 +22,8 @@ type TS struct {
 	Server  *server.Server
 	URL     string
 	Backend dbtest.Backend
+	// log, when set, receives the server's log instead of logger().
+	log *slog.Logger
 }
 
 // Config returns the configuration tests start from: open registration, a
@@ -55,6 +57,20 @@ func Start(t testing.TB, b dbtest.Backend, mutate func(*config.Config)) *TS {
 	return ts
 }
 
+// StartLogged is Start with the server's log going to log, for tests
+// that check what the server logs.
+func StartLogged(t testing.TB, b dbtest.Backend, log *slog.Logger, mutate func(*config.Config)) *TS {
+	t.Helper()
+	cfg := Config(t, b)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ts := &TS{t: t, Config: cfg, Backend: b, log: log}
+	ts.start()
+	t.Cleanup(ts.Stop)
+	return ts
+}
+
 func logger() *slog.Logger {
 	if os.Getenv("WARD_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -64,7 +80,11 @@ func logger() *slog.Logger {
 
 func (ts *TS) start() {
 	ts.t.Helper()
-	s, err := server.New(context.Background(), ts.Config, logger())
+	log := ts.log
+	if log == nil {
+		log = logger()
+	}
+	s, err := server.New(context.Background(), ts.Config, log)
 	if err != nil {
 		ts.t.Fatalf("start server: %v", err)
 	}
