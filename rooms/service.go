@@ -28,9 +28,9 @@ type ProfileSource interface {
 
 // EventObserver is told of every event inside the transaction that appends
 // it; an error aborts the append. The media package uses it to record which
-// media an event references.
+// media an event references, and who vouches for the reference.
 type EventObserver interface {
-	EventAppended(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, evType string, stateKey *string, content []byte) error
+	EventAppended(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, sender id.UserID, evType string, stateKey *string, content []byte) error
 }
 
 // Service is the rooms domain.
