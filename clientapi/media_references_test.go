@@ -211,6 +211,28 @@ func TestMediaAvatarOfSomeoneElsesItem(t *testing.T) {
 	})
 }
 
+// A redacted event no longer references anything: its content is gone, and
+// so is the access it gave.
+func TestMediaRedactionRemovesTheReference(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		okafor, carol := register(t, ts, "okafor"), register(t, ts, "carol")
+		uri, _ := uploadScan(t, ts, okafor, "image/png")
+		room := okafor.createRoom(nil)
+		okafor.invite(room, carol)
+		carol.join(room)
+		ev := okafor.send(room, "m.room.message", map[string]any{"msgtype": "m.image", "body": "scan.png", "url": uri.String()})
+		if a := download(t, ts, carol.cli.AccessToken, uri); a.Status != 200 {
+			t.Fatalf("before the redaction: %d", a.Status)
+		}
+		okafor.ok("PUT", roomPath(room, "redact", string(ev), "r1"), map[string]any{"reason": "wrong patient"})
+		download(t, ts, carol.cli.AccessToken, uri).wantError(t, "after the redaction", 404, "M_NOT_FOUND")
+		if a := download(t, ts, okafor.cli.AccessToken, uri); a.Status != 200 {
+			t.Fatalf("uploader after the redaction: %d", a.Status)
+		}
+	})
+}
+
 // Rule 4 (encrypted attachments) holds while no plaintext event references
 // the blob: a stranger's plaintext reference, which grants nothing, must
 // not take the access away from the uploader's encrypted room-mates either.

@@ -114,3 +114,20 @@ func (s *Service) mayReference(ctx context.Context, tx *sql.Tx, users []id.UserI
 	}
 	return true, nil
 }
+
+// EventRedacted forgets, inside the transaction that redacts an event, the
+// references its content held and the redacted content no longer does: a
+// redacted event grants nothing it no longer shows.
+func (s *Service) EventRedacted(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, evType string, before, after []byte) error {
+	kept := ReferencedMedia(s.opts.ServerName, evType, after)
+	for _, mediaID := range ReferencedMedia(s.opts.ServerName, evType, before) {
+		if slices.Contains(kept, mediaID) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM media_refs WHERE media_id = $1 AND room_id = $2 AND event_id = $3`,
+			mediaID, string(roomID), string(eventID)); err != nil {
+			return fmt.Errorf("forget media reference: %w", err)
+		}
+	}
+	return nil
+}
