@@ -135,6 +135,21 @@ func (s *Service) UserExists(ctx context.Context, user id.UserID) (bool, error) 
 	return n > 0, nil
 }
 
+// IsAdmin reports whether user is an active admin account; false for a
+// user who does not exist.
+func (s *Service) IsAdmin(ctx context.Context, user id.UserID) (bool, error) {
+	var admin, deactivated bool
+	err := s.db.Read.QueryRowContext(ctx, `SELECT is_admin, deactivated FROM users WHERE user_id = $1`, user).
+		Scan(&admin, &deactivated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up user: %w", err)
+	}
+	return admin && !deactivated, nil
+}
+
 var errBadLogin = mautrix.MForbidden.WithMessage("Invalid username or password")
 
 // verifyPassword checks user's password; every failure looks the same to

@@ -38,6 +38,10 @@ func (a mediaAnswer) json(t *testing.T) map[string]any {
 // wantMediaError checks a Matrix error answer.
 func (a mediaAnswer) wantError(t *testing.T, what string, status int, errcode string) {
 	t.Helper()
+	if a.Status != status {
+		// The body may be the item itself: say how long, not what.
+		t.Fatalf("%s: got %d (%s, %d bytes), want %d %s", what, a.Status, a.Header.Get("Content-Type"), len(a.Body), status, errcode)
+	}
 	m := a.json(t)
 	if a.Status != status || m["errcode"] != errcode {
 		t.Fatalf("%s: got %d %s, want %d %s", what, a.Status, a.Body, status, errcode)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"maunium.net/go/mautrix/id"
+
+	"ward/internal/db"
 )
 
 // item is one media row.
@@ -21,11 +23,13 @@ type item struct {
 	ExpiresTS   int64
 }
 
-func (s *Service) loadItem(ctx context.Context, mediaID string) (*item, error) {
+// loadItem reads an item through q: the read pool, or the transaction
+// that appends an event referencing it.
+func (s *Service) loadItem(ctx context.Context, q db.Querier, mediaID string) (*item, error) {
 	var it item
 	var sum sql.NullString
 	var uploaded, expires sql.NullInt64
-	err := s.db.Read.QueryRowContext(ctx, `SELECT media_id, uploader, content_type, filename, sha256, size, uploaded_ts, expires_ts
+	err := q.QueryRowContext(ctx, `SELECT media_id, uploader, content_type, filename, sha256, size, uploaded_ts, expires_ts
 		FROM media WHERE media_id = $1`, mediaID).
 		Scan(&it.MediaID, &it.Uploader, &it.ContentType, &it.FileName, &sum, &it.Size, &uploaded, &expires)
 	if err == sql.ErrNoRows {
@@ -42,7 +46,9 @@ func (s *Service) loadItem(ctx context.Context, mediaID string) (*item, error) {
 //
 //  1. the uploader and admins always may;
 //  2. members currently joined to a room in which a plaintext event that
-//     references the item was sent may;
+//     references the item was sent may; only references whose sender could
+//     read the item when sending are recorded (see EventAppended), so that
+//     an id is never a link that opens the item to whoever cites it;
 //  3. if the item is the uploader's current profile avatar, whoever may see
 //     the uploader's profile may;
 //  4. an item no plaintext event references and that was uploaded as an
@@ -51,12 +57,14 @@ func (s *Service) loadItem(ctx context.Context, mediaID string) (*item, error) {
 //     be read by users currently joined to an encrypted room the uploader
 //     is also joined to.
 //
-// Everyone else is told the item does not exist.
-func (s *Service) mayRead(ctx context.Context, caller Caller, it *item) (bool, error) {
+// Everyone else is told the item does not exist. q is where media's tables
+// and memberships are read: the read pool for a download, the appending
+// transaction when deciding whether an event's sender may reference it.
+func (s *Service) mayRead(ctx context.Context, q db.Querier, caller Caller, it *item) (bool, error) {
 	if caller.IsAdmin || caller.UserID == it.Uploader {
 		return true, nil
 	}
-	refRooms, err := s.refRooms(ctx, it.MediaID)
+	refRooms, err := s.refRooms(ctx, q, it.MediaID)
 	if err != nil {
 		return false, err
 	}
@@ -68,7 +76,7 @@ func (s *Service) mayRead(ctx context.Context, caller Caller, it *item) (bool, e
 		if s.Rooms == nil {
 			return map[id.RoomID]bool{}, nil
 		}
-		rs, err := s.Rooms.JoinedRooms(ctx, caller.UserID)
+		rs, err := s.Rooms.JoinedRoomsIn(ctx, q, caller.UserID)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +105,7 @@ func (s *Service) mayRead(ctx context.Context, caller Caller, it *item) (bool, e
 		if err != nil || len(mine) == 0 {
 			return false, err
 		}
-		theirs, err := s.Rooms.JoinedRooms(ctx, it.Uploader)
+		theirs, err := s.Rooms.JoinedRoomsIn(ctx, q, it.Uploader)
 		if err != nil {
 			return false, err
 		}
@@ -105,7 +113,7 @@ func (s *Service) mayRead(ctx context.Context, caller Caller, it *item) (bool, e
 			if !mine[r] {
 				continue
 			}
-			enc, err := s.isEncryptedRoom(ctx, r)
+			enc, err := s.isEncryptedRoom(ctx, q, r)
 			if err != nil || enc {
 				return enc, err
 			}
@@ -136,8 +144,8 @@ func (s *Service) isVisibleAvatar(ctx context.Context, caller Caller, it *item) 
 	return s.opts.ProfileVisible(ctx, caller.UserID, it.Uploader)
 }
 
-func (s *Service) refRooms(ctx context.Context, mediaID string) ([]id.RoomID, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT DISTINCT room_id FROM media_refs WHERE media_id = $1`, mediaID)
+func (s *Service) refRooms(ctx context.Context, q db.Querier, mediaID string) ([]id.RoomID, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT room_id FROM media_refs WHERE media_id = $1`, mediaID)
 	if err != nil {
 		return nil, fmt.Errorf("media refs: %w", err)
 	}
@@ -153,9 +161,9 @@ func (s *Service) refRooms(ctx context.Context, mediaID string) ([]id.RoomID, er
 	return out, rows.Err()
 }
 
-func (s *Service) isEncryptedRoom(ctx context.Context, roomID id.RoomID) (bool, error) {
+func (s *Service) isEncryptedRoom(ctx context.Context, q db.Querier, roomID id.RoomID) (bool, error) {
 	var one int
-	err := s.db.Read.QueryRowContext(ctx, `SELECT 1 FROM media_encrypted_rooms WHERE room_id = $1`, string(roomID)).Scan(&one)
+	err := q.QueryRowContext(ctx, `SELECT 1 FROM media_encrypted_rooms WHERE room_id = $1`, string(roomID)).Scan(&one)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}

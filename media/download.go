@@ -26,11 +26,11 @@ func (s *Service) readable(ctx context.Context, caller Caller, serverName, media
 		// Ward does not fetch media from other servers.
 		return nil, errNotFound
 	}
-	it, err := s.loadItem(ctx, mediaID)
+	it, err := s.loadItem(ctx, s.db.Read, mediaID)
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.mayRead(ctx, caller, it)
+	ok, err := s.mayRead(ctx, s.db.Read, caller, it)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func (s *Service) readable(ctx context.Context, caller Caller, serverName, media
 		case <-woken:
 		case <-poll.C:
 		}
-		if it, err = s.loadItem(ctx, mediaID); err != nil {
+		if it, err = s.loadItem(ctx, s.db.Read, mediaID); err != nil {
 			return nil, err
 		}
 	}

@@ -17,7 +17,9 @@ import (
 
 // RoomMembership is the one thing media asks of rooms.
 type RoomMembership interface {
-	JoinedRooms(ctx context.Context, user id.UserID) ([]id.RoomID, error)
+	// JoinedRoomsIn lists the rooms user is joined to, read through q (the
+	// read pool, or the transaction appending an event).
+	JoinedRoomsIn(ctx context.Context, q db.Querier, user id.UserID) ([]id.RoomID, error)
 }
 
 // ProfileSource gives a user's current profile avatar.
@@ -52,8 +54,11 @@ type Options struct {
 	// so their avatar). Nil means every local user may, as GET /profile
 	// allows today; the clinic policy narrows it when it exists.
 	ProfileVisible func(ctx context.Context, viewer, owner id.UserID) (bool, error)
-	Audit          AuditTrail
-	Log            *slog.Logger
+	// IsAdmin says whether a user is an admin (who may read every item,
+	// and so vouch for a reference to any); nil means nobody is.
+	IsAdmin func(ctx context.Context, user id.UserID) (bool, error)
+	Audit   AuditTrail
+	Log     *slog.Logger
 }
 
 // Service is the content repository.

@@ -326,7 +326,7 @@ func (s *Service) appendEvent(ctx context.Context, tx *sql.Tx, r *roomRow, p pro
 		return nil, fmt.Errorf("insert event: %w", err)
 	}
 	if s.observer != nil {
-		if err := s.observer.EventAppended(ctx, tx, r.ID, eventID, p.Type, p.StateKey, p.Content); err != nil {
+		if err := s.observer.EventAppended(ctx, tx, r.ID, eventID, p.Sender, p.Type, p.StateKey, p.Content); err != nil {
 			return nil, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"ward/internal/db"
 	"ward/internal/stream"
 )
 
@@ -187,7 +188,11 @@ func (s *Service) Forget(ctx context.Context, user id.UserID, roomID id.RoomID) 
 
 // RoomsOf lists the user's current memberships (join, invite, leave, ban).
 func (s *Service) RoomsOf(ctx context.Context, user id.UserID) ([]Membership, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM current_state
+	return roomsOf(ctx, s.db.Read, user)
+}
+
+func roomsOf(ctx context.Context, q db.Querier, user id.UserID) ([]Membership, error) {
+	rows, err := q.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM current_state
 		WHERE type = 'm.room.member' AND state_key = $1`, string(user))
 	if err != nil {
 		return nil, err
@@ -238,7 +243,13 @@ func (s *Service) RoomsAt(ctx context.Context, user id.UserID, upto stream.Posit
 
 // JoinedRooms lists the rooms the user is joined to.
 func (s *Service) JoinedRooms(ctx context.Context, user id.UserID) ([]id.RoomID, error) {
-	all, err := s.RoomsOf(ctx, user)
+	return s.JoinedRoomsIn(ctx, s.db.Read, user)
+}
+
+// JoinedRoomsIn is JoinedRooms read through q: inside a write transaction,
+// it sees the memberships that transaction has written.
+func (s *Service) JoinedRoomsIn(ctx context.Context, q db.Querier, user id.UserID) ([]id.RoomID, error) {
+	all, err := roomsOf(ctx, q, user)
 	if err != nil {
 		return nil, err
 	}

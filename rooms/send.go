@@ -202,9 +202,14 @@ func (s *Service) applyRedaction(ctx context.Context, tx *sql.Tx, version id.Roo
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE events SET pdu = $1, redacted_by = $2 WHERE event_id = $3`,
-		string(raw), string(by), string(target.ID))
-	return err
+	if _, err = tx.ExecContext(ctx, `UPDATE events SET pdu = $1, redacted_by = $2 WHERE event_id = $3`,
+		string(raw), string(by), string(target.ID)); err != nil {
+		return err
+	}
+	if s.observer != nil {
+		return s.observer.EventRedacted(ctx, tx, target.RoomID, target.ID, target.Type, target.PDU.Content, redacted.Content)
+	}
+	return nil
 }
 
 // powerLevels reads the room's current power levels.

@@ -27,10 +27,13 @@ type ProfileSource interface {
 }
 
 // EventObserver is told of every event inside the transaction that appends
-// it; an error aborts the append. The media package uses it to record which
-// media an event references.
+// it, and of every redaction inside the transaction that strips an event's
+// content; an error aborts the write. The media package uses it to record
+// which media an event references, and who vouches for the reference.
 type EventObserver interface {
-	EventAppended(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, evType string, stateKey *string, content []byte) error
+	EventAppended(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, sender id.UserID, evType string, stateKey *string, content []byte) error
+	// EventRedacted gets the content before and after the redaction.
+	EventRedacted(ctx context.Context, tx *sql.Tx, roomID id.RoomID, eventID id.EventID, evType string, before, after []byte) error
 }
 
 // Service is the rooms domain.

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Media, err = media.New(d, media.Options{
 		ServerName: cfg.ServerName, DataDir: cfg.DataDir, MaxUploadBytes: cfg.MaxUploadBytes,
 		QuotaBytes: cfg.MediaQuotaBytes, URLPreviews: cfg.URLPreviews, Profiles: s.Accounts, Log: log,
-		ProfileVisible: profileVisible, Audit: mediaAudit{s.Audit},
+		ProfileVisible: profileVisible, IsAdmin: s.Accounts.IsAdmin, Audit: mediaAudit{s.Audit},
 	})
 	if err != nil {
 		d.Close()
