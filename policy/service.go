@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -259,6 +260,28 @@ func (s *Service) Reachable(ctx context.Context, searcher id.UserID, candidates 
 		}
 	}
 	return out, nil
+}
+
+// CheckReach refuses, as a whole, an action of actor's that reaches
+// targets directly, outside any room (to-device messages), when actor may
+// not reach one of them: the refusal names the first such target and is
+// recorded as a denial. The caller has already taken out the people actor
+// shares a room with, who are reachable whatever the facts say.
+func (s *Service) CheckReach(ctx context.Context, actor id.UserID, targets []id.UserID, action string) error {
+	people, err := s.People(ctx, append([]id.UserID{actor}, targets...)...)
+	if err != nil {
+		return err
+	}
+	me := people[actor]
+	for _, t := range targets {
+		if t == actor {
+			continue
+		}
+		if d := MayReach(me, people[t]); !d.Allow {
+			return s.refuse(audit.WithTargetUser(ctx, string(t)), actor, action, d)
+		}
+	}
+	return nil
 }
 
 // Recheck re-decides every room user is in after a change of facts. Where
