@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -210,10 +211,15 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 }
 
 // CheckSend decides whether an event may be sent into a room. Changing
-// the room's purpose after creation is for admins only.
-func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error {
+// the room's purpose after creation is for admins only, changing how it is
+// joined for clinicians and admins. State content is decided by
+// CheckState, which the caller asks as well.
+func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool, content json.RawMessage) error {
 	p := PurposeOf(purpose)
-	if evType == PurposeEventType || evType == "m.room.join_rules" {
+	if isState {
+		if evType != PurposeEventType && evType != "m.room.join_rules" {
+			return nil
+		}
 		people, err := s.People(ctx, sender)
 		if err != nil {
 			return err
@@ -227,8 +233,19 @@ func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose strin
 		}
 		return nil
 	}
-	if d := MaySend(Person{ID: sender}, p, encrypted, evType, isState); !d.Allow {
+	if d := MaySend(p, evType, content); !d.Allow {
 		return s.refuse(ctx, sender, "send "+evType, d)
+	}
+	return nil
+}
+
+// CheckState decides a state event's type and content in a room of this
+// purpose whose members (joined and invited; for a new room, its creator
+// and invitees) are members: every state PUT and each entry of
+// createRoom's initial_state.
+func (s *Service) CheckState(ctx context.Context, sender id.UserID, purpose string, members []id.UserID, evType string, content json.RawMessage) error {
+	if d := MaySetState(PurposeOf(purpose), evType, content); !d.Allow {
+		return s.refuse(ctx, sender, "set state "+evType, d)
 	}
 	return nil
 }

@@ -141,6 +141,17 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 		if err := s.gate.CheckCreate(ctx, creator, req.Invite, purpose, public); err != nil {
 			return "", err
 		}
+		// The initial state is judged as the same events sent later would be.
+		members := append([]id.UserID{creator}, req.Invite...)
+		for _, st := range req.InitialState {
+			content := st.Content
+			if content == nil {
+				content = json.RawMessage("{}")
+			}
+			if err := s.gate.CheckState(ctx, creator, purpose, members, st.Type, content); err != nil {
+				return "", err
+			}
+		}
 	}
 	creatorName, creatorAvatar, err := s.profile(ctx, creator)
 	if err != nil {

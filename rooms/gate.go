@@ -18,7 +18,11 @@ import (
 type Gate interface {
 	CheckCreate(ctx context.Context, creator id.UserID, invitees []id.UserID, purpose string, public bool) error
 	CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID) error
-	CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error
+	CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool, content json.RawMessage) error
+	// CheckState decides a state event's type and content in a room whose
+	// joined members and invitees (for a new room: its creator, invitees
+	// and additional creators) are members.
+	CheckState(ctx context.Context, sender id.UserID, purpose string, members []id.UserID, evType string, content json.RawMessage) error
 	CheckPublish(ctx context.Context, user id.UserID) error
 }
 
@@ -133,7 +137,12 @@ func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.Roo
 	if evType == event.StateEncryption.Type && f.Purpose != "scheduling" && gjson.GetBytes(content, "algorithm").Str != megolm {
 		return mautrix.MForbidden.WithMessage("Refused by clinic policy: encryption required: a clinical room's encryption must be %s", megolm)
 	}
-	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState)
+	if isState {
+		if err := s.gate.CheckState(ctx, sender, f.Purpose, f.Members, evType, content); err != nil {
+			return err
+		}
+	}
+	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState, content)
 }
 
 // policyInitialState completes a new room's initial state under the
