@@ -381,9 +381,28 @@ func MaySend(purpose Purpose, evType string, content []byte) Decision {
 	return deny("encryption-required", "encryption required: this clinical room accepts only encrypted messages")
 }
 
-// MaySetState decides a state event's type and content in a room: a
-// clinical room takes only the protocol's own state types.
-func MaySetState(purpose Purpose, evType string, content []byte) Decision {
+// openJoinRules are the join rules that let people in without an invite
+// (knocking asks everyone for a way in).
+var openJoinRules = map[string]bool{"public": true, "knock": true, "knock_restricted": true}
+
+// stringField reads a top-level string field of content ("" if none).
+func stringField(content []byte, name string) string {
+	var v string
+	_ = json.Unmarshal(object(content)[name], &v)
+	return v
+}
+
+// MaySetState decides a state event's type and content in a room: no room
+// is world-readable (a clinic has no anonymous readers), a room with a
+// patient is never open to join, and a clinical room takes only the
+// protocol's own state types.
+func MaySetState(purpose Purpose, roomHasPatients bool, evType string, content []byte) Decision {
+	if evType == "m.room.history_visibility" && stringField(content, "history_visibility") == "world_readable" {
+		return deny("world-readable", "no room is world-readable: a clinic has no anonymous readers")
+	}
+	if evType == "m.room.join_rules" && roomHasPatients && openJoinRules[stringField(content, "join_rule")] {
+		return deny("patient-room-public", "a room with a patient is never public: it may be joined by invite only")
+	}
 	if purpose == PurposeClinical && !protocolStateTypes[evType] {
 		return deny("encryption-required", "encryption required: a clinical room accepts only the protocol's own state events, not %s", evType)
 	}

@@ -229,7 +229,7 @@ func TestMaySendRequiresEncryptionInClinicalRooms(t *testing.T) {
 		{PurposeClinical, "com.example.note", false},
 		{PurposeScheduling, "com.example.note", true},
 	} {
-		if d := MaySetState(c.purpose, c.evType, []byte(`{}`)); d.Allow != c.want {
+		if d := MaySetState(c.purpose, true, c.evType, []byte(`{}`)); d.Allow != c.want {
 			t.Errorf("MaySetState(%s, %s) = %+v, want %v", c.purpose, c.evType, d, c.want)
 		}
 	}
