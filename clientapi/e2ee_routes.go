@@ -68,7 +68,7 @@ func (a *API) handleKeysClaim(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	resp, err := a.E2EE.ClaimKeys(r.Context(), req)
+	resp, err := a.E2EE.ClaimKeys(r.Context(), session(r).UserID, req)
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -190,6 +190,19 @@ func (a *API) handlePublicRooms(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mautrix.MInvalidParam.WithMessage("limit must not be negative"))
 		return
 	}
+	if a.Policy != nil {
+		// Public rooms are for clinicians and admins: to anyone else the
+		// directory is empty.
+		ok, err := a.Policy.MayListPublicRooms(r.Context(), session(r).UserID)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		if !ok {
+			writeJSON(w, http.StatusOK, map[string]any{"chunk": []any{}, "total_room_count_estimate": 0})
+			return
+		}
+	}
 	chunk, total, err := a.Rooms.PublicRooms(r.Context(), offset, req.Limit, req.Filter.GenericSearchTerm)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -341,12 +341,27 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 		UserSigningKeys: map[id.UserID]json.RawMessage{},
 		Failures:        map[string]any{},
 	}
-	for user, devices := range req.DeviceKeys {
+	users := make([]id.UserID, 0, len(req.DeviceKeys))
+	for user := range req.DeviceKeys {
 		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
+		if s.isLocal(user) {
+			users = append(users, user)
+		}
+	}
+	hidden, err := s.unreachable(ctx, caller, users)
+	if err != nil {
+		return nil, err
+	}
+	for user, devices := range req.DeviceKeys {
 		if !s.isLocal(user) {
 			resp.Failures[user.Homeserver()] = map[string]any{"errcode": "M_UNRECOGNIZED", "error": "This server does not federate"}
+			continue
+		}
+		if hidden[user] {
+			// Answered as for a user without devices.
+			resp.DeviceKeys[user] = map[id.DeviceID]json.RawMessage{}
 			continue
 		}
 		sigs, err := s.uploadedSignatures(ctx, user)
@@ -502,10 +517,11 @@ type ClaimResponse struct {
 // ClaimKeys hands out one one-time key of the requested algorithm for each
 // requested device, removing it so that no other claimer gets it; when a
 // device has none left its fallback key is given (and marked used).
-// Devices without either are left out of the answer.
+// Devices without either are left out of the answer, and so are the
+// devices of users the caller may not reach (whose keys stay unclaimed).
 //
 // Spec: client-server-api POST /_matrix/client/v3/keys/claim.
-func (s *Service) ClaimKeys(ctx context.Context, req ClaimRequest) (*ClaimResponse, error) {
+func (s *Service) ClaimKeys(ctx context.Context, caller id.UserID, req ClaimRequest) (*ClaimResponse, error) {
 	n := 0
 	for _, devs := range req.OneTimeKeys {
 		n += len(devs)
@@ -515,10 +531,18 @@ func (s *Service) ClaimKeys(ctx context.Context, req ClaimRequest) (*ClaimRespon
 	}
 	// As /keys/query: a user ID that is not one is the request's fault,
 	// not a server's failure to answer.
+	users := make([]id.UserID, 0, len(req.OneTimeKeys))
 	for user := range req.OneTimeKeys {
 		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
+		if s.isLocal(user) {
+			users = append(users, user)
+		}
+	}
+	hidden, err := s.unreachable(ctx, caller, users)
+	if err != nil {
+		return nil, err
 	}
 	resp := &ClaimResponse{OneTimeKeys: map[id.UserID]map[id.DeviceID]map[string]json.RawMessage{}, Failures: map[string]any{}}
 	// One row chosen by the subquery is deleted; on PostgreSQL the row lock
@@ -531,10 +555,13 @@ func (s *Service) ClaimKeys(ctx context.Context, req ClaimRequest) (*ClaimRespon
 	claimOTK := `DELETE FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND key_id = (
 		SELECT key_id FROM e2ee_one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3
 		ORDER BY key_id LIMIT 1` + lock + `) RETURNING key_id, key_json`
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
 		for user, devs := range req.OneTimeKeys {
 			if !s.isLocal(user) {
 				resp.Failures[user.Homeserver()] = map[string]any{"errcode": "M_UNRECOGNIZED", "error": "This server does not federate"}
+				continue
+			}
+			if hidden[user] {
 				continue
 			}
 			for dev, alg := range devs {

@@ -17,6 +17,9 @@ type Service struct {
 	now        func() time.Time
 	// Audit records cross-signing and key-backup changes; nil: no audit.
 	Audit Auditor
+	// Reach is the clinic policy's say on whom a user may reach; nil: the
+	// policy is off.
+	Reach Reach
 }
 
 // New returns the e2ee service for the server named serverName.

@@ -22,7 +22,9 @@ const (
 
 // SendToDevice queues content for the named devices ("*" is every device
 // of the user). Repeating a (sender, device, txnID) does nothing. Unknown
-// users and devices are skipped, as the spec allows.
+// users and devices are skipped, as the spec allows. With the clinic
+// policy on, a request that names anyone the sender may not reach (an
+// unknown user included) is refused as a whole, before anything is queued.
 //
 // Spec: client-server-api PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}.
 func (s *Service) SendToDevice(ctx context.Context, sender id.UserID, senderDevice id.DeviceID, eventType, txnID string,
@@ -44,6 +46,13 @@ func (s *Service) SendToDevice(ctx context.Context, sender id.UserID, senderDevi
 	}
 	if n > maxToDeviceTargets {
 		return mautrix.MInvalidParam.WithMessage("Too many devices in one request")
+	}
+	users := make([]id.UserID, 0, len(messages))
+	for user := range messages {
+		users = append(users, user)
+	}
+	if err := s.checkReach(ctx, sender, users, "send to-device "+eventType); err != nil {
+		return err
 	}
 	var recipients []id.UserID
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {

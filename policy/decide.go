@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"maunium.net/go/mautrix/id"
@@ -229,18 +230,181 @@ func MayReach(a, b Person) Decision {
 	return d
 }
 
-// clearTypes are the only message (non-state) events a clinical room takes
-// in the clear: the encrypted envelope itself; redactions, which carry no
-// content; and reactions, which matrix-js-sdk (and so Element) never
-// encrypts — their key is a short annotation, kept by the server as sent.
-var clearTypes = map[string]bool{"m.room.encrypted": true, "m.room.redaction": true, "m.reaction": true}
+// What a clinical room takes in the clear. The policy judges only the
+// shape of an event — its type and the names of its top-level fields —
+// never what an encrypted field holds: it looks for plaintext beside the
+// ciphertext, not inside it.
 
-// MaySend decides whether an event may be sent in a room: in a clinical
-// room every message event must be encrypted (an allow list, so a new or
-// custom event type cannot carry content in the clear).
-func MaySend(sender Person, purpose Purpose, encrypted bool, evType string, isState bool) Decision {
-	if purpose == PurposeClinical && !isState && !clearTypes[evType] {
-		return deny("encryption-required", "encryption required: this clinical room accepts only encrypted messages")
+// encryptedFields are the only top-level fields of an m.room.encrypted
+// event in a clinical room: the Megolm envelope and the relation, which
+// Element sends in the clear so that the server can aggregate edits,
+// replies and threads.
+var encryptedFields = map[string]bool{"algorithm": true, "ciphertext": true, "sender_key": true,
+	"device_id": true, "session_id": true, "m.relates_to": true}
+
+// clearRelationFields are what the clear m.relates_to of an encrypted
+// event may name (spec: "Relationship types": m.replace, m.thread with its
+// reply fallback, and rich replies' m.in_reply_to).
+var clearRelationFields = map[string]bool{"rel_type": true, "event_id": true, "is_falling_back": true, "m.in_reply_to": true}
+
+// protocolStateTypes are the only state events a clinical room takes: the
+// protocol's own (the spec's m.room.* state, spaces, the room's purpose)
+// and the widget and call state Element keeps. Any other state type could
+// carry content in the clear.
+var protocolStateTypes = map[string]bool{
+	"m.room.create": true, "m.room.member": true, "m.room.power_levels": true, "m.room.join_rules": true,
+	"m.room.history_visibility": true, "m.room.name": true, "m.room.topic": true, "m.room.avatar": true,
+	"m.room.canonical_alias": true, "m.room.encryption": true, "m.room.guest_access": true,
+	"m.room.pinned_events": true, "m.room.server_acl": true, "m.room.tombstone": true,
+	"m.room.third_party_invite": true, "m.space.child": true, "m.space.parent": true, PurposeEventType: true,
+	"im.vector.modular.widgets": true, "io.element.widgets.layout": true, "org.matrix.msc3401.call": true,
+	"org.matrix.msc3401.call.member": true, "m.call.member": true, "io.element.functional_members": true,
+}
+
+// object decodes a JSON object's top level; nil when raw is not one.
+func object(raw []byte) map[string]json.RawMessage {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
 	}
-	return allow("send")
+	return obj
+}
+
+// isString reports whether raw is a JSON string.
+func isString(raw json.RawMessage) bool {
+	var s string
+	return raw != nil && json.Unmarshal(raw, &s) == nil
+}
+
+// onlyFields reports whether obj is an object whose fields are all in allowed.
+func onlyFields(obj map[string]json.RawMessage, allowed map[string]bool) bool {
+	if obj == nil {
+		return false
+	}
+	for k := range obj {
+		if !allowed[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// encryptedEnvelope reports whether content is an encrypted event with
+// nothing in the clear beside its envelope and relation.
+func encryptedEnvelope(content []byte) bool {
+	obj := object(content)
+	if !onlyFields(obj, encryptedFields) || !isString(obj["algorithm"]) || !isString(obj["ciphertext"]) {
+		return false
+	}
+	rel, ok := obj["m.relates_to"]
+	if !ok {
+		return true
+	}
+	r := object(rel)
+	if !onlyFields(r, clearRelationFields) {
+		return false
+	}
+	for _, k := range []string{"rel_type", "event_id"} {
+		if v, ok := r[k]; ok && !isString(v) {
+			return false
+		}
+	}
+	if v, ok := r["is_falling_back"]; ok {
+		var b bool
+		if json.Unmarshal(v, &b) != nil {
+			return false
+		}
+	}
+	if v, ok := r["m.in_reply_to"]; ok {
+		reply := object(v)
+		if !onlyFields(reply, map[string]bool{"event_id": true}) || !isString(reply["event_id"]) {
+			return false
+		}
+	}
+	return true
+}
+
+// bareReaction reports whether content is exactly an annotation:
+// {"m.relates_to": {"rel_type": "m.annotation", "event_id": …, "key": …}}.
+// matrix-js-sdk (and so Element) never encrypts reactions.
+func bareReaction(content []byte) bool {
+	obj := object(content)
+	if !onlyFields(obj, map[string]bool{"m.relates_to": true}) {
+		return false
+	}
+	r := object(obj["m.relates_to"])
+	if len(r) != 3 || !onlyFields(r, map[string]bool{"rel_type": true, "event_id": true, "key": true}) {
+		return false
+	}
+	var relType string
+	return json.Unmarshal(r["rel_type"], &relType) == nil && relType == "m.annotation" &&
+		isString(r["event_id"]) && isString(r["key"])
+}
+
+// bareRedaction reports whether a redaction carries nothing but the event
+// it redacts (a reason would be plaintext).
+func bareRedaction(content []byte) bool {
+	obj := object(content)
+	if !onlyFields(obj, map[string]bool{"redacts": true}) {
+		return false
+	}
+	v, ok := obj["redacts"]
+	return !ok || isString(v)
+}
+
+// MaySend decides whether a message event may be sent in a room: in a
+// clinical room only an encrypted envelope, a bare reaction or a bare
+// redaction (an allow list, so a new or custom event type, or a field
+// added beside the ciphertext, cannot carry content in the clear).
+// Scheduling rooms take plaintext: bots without E2EE post notices there.
+func MaySend(purpose Purpose, evType string, content []byte) Decision {
+	if purpose != PurposeClinical {
+		return allow("send")
+	}
+	switch evType {
+	case "m.room.encrypted":
+		if encryptedEnvelope(content) {
+			return allow("send-encrypted")
+		}
+		return deny("encryption-required", "encryption required: an encrypted event in a clinical room carries only a string algorithm and ciphertext, sender_key, device_id, session_id and m.relates_to")
+	case "m.reaction":
+		if bareReaction(content) {
+			return allow("send-reaction")
+		}
+		return deny("encryption-required", "encryption required: a reaction in a clinical room is only m.relates_to with rel_type m.annotation, event_id and key")
+	case "m.room.redaction":
+		if bareRedaction(content) {
+			return allow("send-redaction")
+		}
+		return deny("encryption-required", "encryption required: a redaction in a clinical room carries no reason or other content")
+	}
+	return deny("encryption-required", "encryption required: this clinical room accepts only encrypted messages")
+}
+
+// openJoinRules are the join rules that let people in without an invite
+// (knocking asks everyone for a way in).
+var openJoinRules = map[string]bool{"public": true, "knock": true, "knock_restricted": true}
+
+// stringField reads a top-level string field of content ("" if none).
+func stringField(content []byte, name string) string {
+	var v string
+	_ = json.Unmarshal(object(content)[name], &v)
+	return v
+}
+
+// MaySetState decides a state event's type and content in a room: no room
+// is world-readable (a clinic has no anonymous readers), a room with a
+// patient is never open to join, and a clinical room takes only the
+// protocol's own state types.
+func MaySetState(purpose Purpose, roomHasPatients bool, evType string, content []byte) Decision {
+	if evType == "m.room.history_visibility" && stringField(content, "history_visibility") == "world_readable" {
+		return deny("world-readable", "no room is world-readable: a clinic has no anonymous readers")
+	}
+	if evType == "m.room.join_rules" && roomHasPatients && openJoinRules[stringField(content, "join_rule")] {
+		return deny("patient-room-public", "a room with a patient is never public: it may be joined by invite only")
+	}
+	if purpose == PurposeClinical && !protocolStateTypes[evType] {
+		return deny("encryption-required", "encryption required: a clinical room accepts only the protocol's own state events, not %s", evType)
+	}
+	return allow("state")
 }

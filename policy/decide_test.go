@@ -182,24 +182,55 @@ func TestMayCreate(t *testing.T) {
 }
 
 func TestMaySendRequiresEncryptionInClinicalRooms(t *testing.T) {
+	envelope := `"algorithm":"m.megolm.v1.aes-sha2","ciphertext":"AwgA","sender_key":"k","device_id":"D","session_id":"s"`
 	cases := []struct {
-		purpose   Purpose
-		encrypted bool
-		evType    string
-		state     bool
-		want      bool
+		purpose Purpose
+		evType  string
+		content string
+		want    bool
 	}{
-		{PurposeClinical, true, "m.room.encrypted", false, true},
-		{PurposeClinical, true, "m.room.message", false, false},
-		{PurposeClinical, true, "m.sticker", false, false},
-		{PurposeClinical, false, "org.example.custom", false, false},
-		{PurposeClinical, true, "m.reaction", false, true},
-		{PurposeClinical, false, "m.room.name", true, true},
-		{PurposeScheduling, false, "m.room.message", false, true},
+		{PurposeClinical, "m.room.encrypted", `{` + envelope + `}`, true},
+		{PurposeClinical, "m.room.encrypted", `{` + envelope + `,"m.relates_to":{"rel_type":"m.thread","event_id":"$e","is_falling_back":true,"m.in_reply_to":{"event_id":"$f"}}}`, true},
+		{PurposeClinical, "m.room.encrypted", `{` + envelope + `,"body":"plaintext"}`, false},
+		{PurposeClinical, "m.room.encrypted", `{"body":"plaintext","msgtype":"m.text"}`, false},
+		{PurposeClinical, "m.room.encrypted", `{"algorithm":"m.megolm.v1.aes-sha2"}`, false},
+		{PurposeClinical, "m.room.encrypted", `{"algorithm":"m.megolm.v1.aes-sha2","ciphertext":{"body":"x"}}`, false},
+		{PurposeClinical, "m.room.encrypted", `{` + envelope + `,"m.relates_to":{"rel_type":"m.replace","event_id":"$e","m.new_content":{"body":"x"}}}`, false},
+		{PurposeClinical, "m.room.encrypted", `{` + envelope + `,"m.relates_to":{"m.in_reply_to":{"event_id":"$e","body":"x"}}}`, false},
+		{PurposeClinical, "m.room.message", `{"body":"x","msgtype":"m.text"}`, false},
+		{PurposeClinical, "m.sticker", `{}`, false},
+		{PurposeClinical, "org.example.custom", `{}`, false},
+		{PurposeClinical, "m.reaction", `{"m.relates_to":{"rel_type":"m.annotation","event_id":"$e","key":"👍"}}`, true},
+		{PurposeClinical, "m.reaction", `{"body":"plaintext","msgtype":"m.text"}`, false},
+		{PurposeClinical, "m.reaction", `{"m.relates_to":{"rel_type":"m.annotation","event_id":"$e","key":"k"},"body":"x"}`, false},
+		{PurposeClinical, "m.reaction", `{"m.relates_to":{"rel_type":"m.annotation","event_id":"$e","key":"k","body":"x"}}`, false},
+		{PurposeClinical, "m.reaction", `{"m.relates_to":{"rel_type":"m.reference","event_id":"$e","key":"k"}}`, false},
+		{PurposeClinical, "m.room.redaction", `{}`, true},
+		{PurposeClinical, "m.room.redaction", `{"redacts":"$e"}`, true},
+		{PurposeClinical, "m.room.redaction", `{"reason":"the diagnosis was wrong"}`, false},
+		{PurposeScheduling, "m.room.message", `{"body":"x","msgtype":"m.notice"}`, true},
+		{PurposeScheduling, "m.reaction", `{"body":"x"}`, true},
 	}
 	for _, c := range cases {
-		if d := MaySend(doc1, c.purpose, c.encrypted, c.evType, c.state); d.Allow != c.want {
-			t.Errorf("MaySend(%s, enc=%v, %s) = %+v, want %v", c.purpose, c.encrypted, c.evType, d, c.want)
+		if d := MaySend(c.purpose, c.evType, []byte(c.content)); d.Allow != c.want {
+			t.Errorf("MaySend(%s, %s, %s) = %+v, want %v", c.purpose, c.evType, c.content, d, c.want)
+		}
+	}
+	for _, c := range []struct {
+		purpose Purpose
+		evType  string
+		want    bool
+	}{
+		{PurposeClinical, "m.room.name", true},
+		{PurposeClinical, "m.room.topic", true},
+		{PurposeClinical, PurposeEventType, true},
+		{PurposeClinical, "im.vector.modular.widgets", true},
+		{PurposeClinical, "m.room.message", false},
+		{PurposeClinical, "com.example.note", false},
+		{PurposeScheduling, "com.example.note", true},
+	} {
+		if d := MaySetState(c.purpose, true, c.evType, []byte(`{}`)); d.Allow != c.want {
+			t.Errorf("MaySetState(%s, %s) = %+v, want %v", c.purpose, c.evType, d, c.want)
 		}
 	}
 }

@@ -7,5 +7,7 @@
 // they are tested as tables without I/O. The Service loads facts from the
 // database and answers the questions rooms, accounts and clientapi ask.
 // The package never reads message content: what it may look at is an
-// event's type and whether the room is encrypted.
+// event's type, whether the room is encrypted, and the shape of an event
+// in a clinical room (the names of its fields, so that nothing travels in
+// the clear beside the ciphertext) — never what a ciphertext holds.
 package policy

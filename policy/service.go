@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/db"
 )
 
@@ -170,6 +172,9 @@ func (s *Service) CheckCreate(ctx context.Context, creator id.UserID, invitees [
 	for _, u := range invitees {
 		inv = append(inv, people[u])
 	}
+	if public && hasPatient(inv) {
+		return s.refuse(ctx, creator, "create public room", deny("patient-room-public", "a room with a patient is never public: no public visibility or public_chat preset with a patient invited"))
+	}
 	if d := MayCreate(c, inv, p); !d.Allow {
 		return s.refuse(ctx, creator, "create room", d)
 	}
@@ -179,7 +184,11 @@ func (s *Service) CheckCreate(ctx context.Context, creator id.UserID, invitees [
 // CheckJoin decides whether newcomer may be brought into a room (by an
 // invite from inviter, or joining it themselves when byInvite is false:
 // a public room, open to clinicians and admins only).
-func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID) error {
+//
+// joinRule is the room's join rule and published whether it is listed in
+// the room directory: a patient is never brought into a room open to
+// others.
+func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID, joinRule string, published bool) error {
 	p := PurposeOf(purpose)
 	ids := append([]id.UserID{newcomer, creator}, members...)
 	people, err := s.People(ctx, ids...)
@@ -196,7 +205,15 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 			room.Members = append(room.Members, people[m])
 		}
 	}
-	if d := MayJoin(n, room); !d.Allow {
+	d := MayJoin(n, room)
+	if d.Allow && n.Role == RolePatient && (openJoinRules[joinRule] || published) {
+		open := "its join rule is " + joinRule
+		if published {
+			open = "it is listed in the room directory"
+		}
+		d = deny("patient-room-public", "%s is a patient and this room is open to others (%s); a room with a patient is never public", newcomer, open)
+	}
+	if !d.Allow {
 		action := "join"
 		if inviter != "" && inviter != newcomer {
 			action = "invite " + string(newcomer)
@@ -211,10 +228,15 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 }
 
 // CheckSend decides whether an event may be sent into a room. Changing
-// the room's purpose after creation is for admins only.
-func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error {
+// the room's purpose after creation is for admins only, changing how it is
+// joined for clinicians and admins. State content is decided by
+// CheckState, which the caller asks as well.
+func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool, content json.RawMessage) error {
 	p := PurposeOf(purpose)
-	if evType == PurposeEventType || evType == "m.room.join_rules" {
+	if isState {
+		if evType != PurposeEventType && evType != "m.room.join_rules" {
+			return nil
+		}
 		people, err := s.People(ctx, sender)
 		if err != nil {
 			return err
@@ -228,22 +250,62 @@ func (s *Service) CheckSend(ctx context.Context, sender id.UserID, purpose strin
 		}
 		return nil
 	}
-	if d := MaySend(Person{ID: sender}, p, encrypted, evType, isState); !d.Allow {
+	if d := MaySend(p, evType, content); !d.Allow {
 		return s.refuse(ctx, sender, "send "+evType, d)
 	}
 	return nil
 }
 
-// CheckPublish decides whether a user may publish a room in the directory.
-func (s *Service) CheckPublish(ctx context.Context, user id.UserID) error {
-	people, err := s.People(ctx, user)
+// CheckState decides a state event's type and content in a room of this
+// purpose whose members (joined and invited; for a new room, its creator
+// and invitees) are members: every state PUT and each entry of
+// createRoom's initial_state.
+func (s *Service) CheckState(ctx context.Context, sender id.UserID, purpose string, members []id.UserID, evType string, content json.RawMessage) error {
+	withPatients := false
+	if evType == "m.room.join_rules" {
+		people, err := s.People(ctx, members...)
+		if err != nil {
+			return err
+		}
+		for _, p := range people {
+			withPatients = withPatients || p.Role == RolePatient
+		}
+	}
+	if d := MaySetState(PurposeOf(purpose), withPatients, evType, content); !d.Allow {
+		return s.refuse(ctx, sender, "set state "+evType, d)
+	}
+	return nil
+}
+
+// CheckPublish decides whether a user may publish a room, whose joined
+// members and invitees are members, in the directory: clinicians and
+// admins may, never a room with a patient.
+func (s *Service) CheckPublish(ctx context.Context, user id.UserID, members []id.UserID) error {
+	people, err := s.People(ctx, append([]id.UserID{user}, members...)...)
 	if err != nil {
 		return err
 	}
 	if r := people[user].Role; r != RoleAdmin && !r.Clinician() {
 		return s.refuse(ctx, user, "publish room", deny("publish", "only clinicians and admins may publish rooms in the directory"))
 	}
+	for _, m := range members {
+		if people[m].Role == RolePatient {
+			return s.refuse(ctx, user, "publish room", deny("patient-room-public", "a room with a patient (%s) is never listed in the directory", m))
+		}
+	}
 	return nil
+}
+
+// MayListPublicRooms reports whether user may see the public room
+// directory: public rooms are for clinicians and admins, so to anyone else
+// the directory is empty.
+func (s *Service) MayListPublicRooms(ctx context.Context, user id.UserID) (bool, error) {
+	people, err := s.People(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	r := people[user].Role
+	return r == RoleAdmin || r.Clinician(), nil
 }
 
 // Reachable filters candidates to the people the searcher may reach
@@ -261,6 +323,28 @@ func (s *Service) Reachable(ctx context.Context, searcher id.UserID, candidates 
 		}
 	}
 	return out, nil
+}
+
+// CheckReach refuses, as a whole, an action of actor's that reaches
+// targets directly, outside any room (to-device messages), when actor may
+// not reach one of them: the refusal names the first such target and is
+// recorded as a denial. The caller has already taken out the people actor
+// shares a room with, who are reachable whatever the facts say.
+func (s *Service) CheckReach(ctx context.Context, actor id.UserID, targets []id.UserID, action string) error {
+	people, err := s.People(ctx, append([]id.UserID{actor}, targets...)...)
+	if err != nil {
+		return err
+	}
+	me := people[actor]
+	for _, t := range targets {
+		if t == actor {
+			continue
+		}
+		if d := MayReach(me, people[t]); !d.Allow {
+			return s.refuse(audit.WithTargetUser(ctx, string(t)), actor, action, d)
+		}
+	}
+	return nil
 }
 
 // Recheck re-decides every room user is in after a change of facts. Where

@@ -138,8 +138,26 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 	purpose := s.policyInitialState(&req)
 	if s.gate != nil {
 		public := preset == "public_chat" || req.Visibility == "public"
-		if err := s.gate.CheckCreate(ctx, creator, req.Invite, purpose, public); err != nil {
+		// An additional creator (room version 12) holds unlimited power in
+		// the room: the policy weighs them as it weighs an invitee.
+		brought, err := additionalCreators(req.CreationContent)
+		if err != nil {
 			return "", err
+		}
+		brought = append(append([]id.UserID{}, req.Invite...), brought...)
+		if err := s.gate.CheckCreate(ctx, creator, brought, purpose, public); err != nil {
+			return "", err
+		}
+		// The initial state is judged as the same events sent later would be.
+		members := append([]id.UserID{creator}, brought...)
+		for _, st := range req.InitialState {
+			content := st.Content
+			if content == nil {
+				content = json.RawMessage("{}")
+			}
+			if err := s.gate.CheckState(ctx, creator, purpose, members, st.Type, content); err != nil {
+				return "", err
+			}
 		}
 	}
 	creatorName, creatorAvatar, err := s.profile(ctx, creator)
@@ -276,6 +294,28 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 		return "", err
 	}
 	return roomID, nil
+}
+
+// additionalCreators reads creation_content.additional_creators: a list
+// of user IDs when present.
+func additionalCreators(creation map[string]any) ([]id.UserID, error) {
+	raw, ok := creation["additional_creators"]
+	if !ok {
+		return nil, nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, mautrix.MBadJSON.WithMessage("creation_content.additional_creators must be a list of user IDs")
+	}
+	out := make([]id.UserID, 0, len(list))
+	for _, v := range list {
+		u, ok := v.(string)
+		if !ok {
+			return nil, mautrix.MBadJSON.WithMessage("creation_content.additional_creators must be a list of user IDs")
+		}
+		out = append(out, id.UserID(u))
+	}
+	return out, nil
 }
 
 func hasInitial(list []InitialStateEvent, evType, stateKey string) bool {

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"ward/audit"
 	"ward/internal/stream"
 )
 
@@ -38,7 +39,14 @@ func (s *Service) Published(ctx context.Context, roomID id.RoomID) (bool, error)
 // member with the power to set m.room.canonical_alias, may do so.
 func (s *Service) SetPublished(ctx context.Context, user id.UserID, roomID id.RoomID, public bool) error {
 	if public && s.gate != nil {
-		if err := s.gate.CheckPublish(ctx, user); err != nil {
+		ctx = audit.WithRoom(ctx, string(roomID))
+		f, err := s.facts(ctx, s.db.Read, roomID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoRoom
+		} else if err != nil {
+			return err
+		}
+		if err := s.gate.CheckPublish(ctx, user, f.Members); err != nil {
 			return err
 		}
 	}

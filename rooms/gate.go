@@ -17,9 +17,13 @@ import (
 // Matrix behaviour (the policy switched off for conformance testing).
 type Gate interface {
 	CheckCreate(ctx context.Context, creator id.UserID, invitees []id.UserID, purpose string, public bool) error
-	CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID) error
-	CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool) error
-	CheckPublish(ctx context.Context, user id.UserID) error
+	CheckJoin(ctx context.Context, newcomer, inviter id.UserID, byInvite bool, purpose string, creator id.UserID, members []id.UserID, joinRule string, published bool) error
+	CheckSend(ctx context.Context, sender id.UserID, purpose string, encrypted bool, evType string, isState bool, content json.RawMessage) error
+	// CheckState decides a state event's type and content in a room whose
+	// joined members and invitees (for a new room: its creator, invitees
+	// and additional creators) are members.
+	CheckState(ctx context.Context, sender id.UserID, purpose string, members []id.UserID, evType string, content json.RawMessage) error
+	CheckPublish(ctx context.Context, user id.UserID, members []id.UserID) error
 }
 
 // RoomFacts is what the policy needs to know of a room.
@@ -30,6 +34,10 @@ type RoomFacts struct {
 	Creator   id.UserID
 	// Members are the joined members and pending invitees.
 	Members []id.UserID
+	// JoinRule is the room's join rule; Published, whether it is listed in
+	// the room directory.
+	JoinRule  string
+	Published bool
 }
 
 // Facts reads a room's purpose, encryption, creator and members.
@@ -39,13 +47,13 @@ func (s *Service) Facts(ctx context.Context, roomID id.RoomID) (RoomFacts, error
 
 func (s *Service) facts(ctx context.Context, q db.Querier, roomID id.RoomID) (RoomFacts, error) {
 	f := RoomFacts{RoomID: roomID}
-	if err := q.QueryRowContext(ctx, `SELECT creator FROM rooms WHERE room_id = $1`, string(roomID)).Scan(&f.Creator); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT creator, is_public FROM rooms WHERE room_id = $1`, string(roomID)).Scan(&f.Creator, &f.Published); err != nil {
 		return f, err
 	}
 	rows, err := q.QueryContext(ctx, `SELECT cs.type, cs.state_key, cs.membership, e.pdu FROM current_state cs
 		JOIN events e ON e.event_id = cs.event_id
 		WHERE cs.room_id = $1 AND (cs.type = 'm.room.member' AND cs.membership IN ('join', 'invite')
-			OR cs.type = 'm.room.encryption' OR cs.type = $2)`, string(roomID), s.purposeType)
+			OR cs.type = 'm.room.encryption' OR cs.type = 'm.room.join_rules' OR cs.type = $2)`, string(roomID), s.purposeType)
 	if err != nil {
 		return f, err
 	}
@@ -61,6 +69,10 @@ func (s *Service) facts(ctx context.Context, q db.Querier, roomID id.RoomID) (Ro
 			f.Members = append(f.Members, id.UserID(sk))
 		case "m.room.encryption":
 			f.Encrypted = gjson.Get(raw, "content.algorithm").Str != ""
+		case "m.room.join_rules":
+			if sk == "" {
+				f.JoinRule = gjson.Get(raw, "content.join_rule").Str
+			}
 		default:
 			if sk == "" {
 				f.Purpose = gjson.Get(raw, "content.purpose").Str
@@ -97,7 +109,7 @@ func (s *Service) checkMembership(ctx context.Context, sender, target id.UserID,
 	if membership != "invite" {
 		inviter = ""
 	}
-	return s.gate.CheckJoin(ctx, target, inviter, byInvite, f.Purpose, f.Creator, f.Members)
+	return s.gate.CheckJoin(ctx, target, inviter, byInvite, f.Purpose, f.Creator, f.Members, f.JoinRule, f.Published)
 }
 
 // megolm is the one encryption algorithm clinical rooms use.
@@ -133,7 +145,12 @@ func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.Roo
 	if evType == event.StateEncryption.Type && f.Purpose != "scheduling" && gjson.GetBytes(content, "algorithm").Str != megolm {
 		return mautrix.MForbidden.WithMessage("Refused by clinic policy: encryption required: a clinical room's encryption must be %s", megolm)
 	}
-	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState)
+	if isState {
+		if err := s.gate.CheckState(ctx, sender, f.Purpose, f.Members, evType, content); err != nil {
+			return err
+		}
+	}
+	return s.gate.CheckSend(ctx, sender, f.Purpose, f.Encrypted, evType, isState, content)
 }
 
 // policyInitialState completes a new room's initial state under the

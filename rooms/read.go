@@ -332,7 +332,7 @@ func (s *Service) Relations(ctx context.Context, user id.UserID, roomID id.RoomI
 // Timeline returns up to limit of the latest events the user may see with
 // since < pos <= upto, oldest first, and whether older ones were left out.
 func (s *Service) Timeline(ctx context.Context, user id.UserID, roomID id.RoomID, since, upto stream.Position, limit int, filter *EventFilter) ([]*Event, bool, error) {
-	v, err := loadViewer(ctx, s.db.Read, roomID, user)
+	v, err := s.loadViewer(ctx, roomID, user)
 	if err != nil {
 		return nil, false, err
 	}

@@ -174,6 +174,10 @@ func (s *Service) Redact(ctx context.Context, sender id.UserID, device id.Device
 	if version.RedactsInContent() {
 		c["redacts"] = string(target)
 	}
+	// A redaction's reason is plaintext too.
+	if err := s.checkSend(ctx, sender, roomID, event.EventRedaction.Type, false, mustJSON(c)); err != nil {
+		return "", err
+	}
 	return s.appendWithTxn(ctx, sender, device, roomID, proto{Type: event.EventRedaction.Type, Sender: sender,
 		Content: mustJSON(c), Redacts: target, TxnDevice: device, TxnID: txnID,
 		TxnScope: "redact/" + string(roomID) + "/" + string(target)},

@@ -134,13 +134,30 @@ var errNotInRoom = mautrix.MForbidden.WithMessage("You are not allowed to view t
 // roomViewer loads the viewer and refuses users who were never in the room
 // of a room that is not world readable.
 func (s *Service) roomViewer(ctx context.Context, roomID id.RoomID, user id.UserID) (*viewer, error) {
-	v, err := loadViewer(ctx, s.db.Read, roomID, user)
+	v, err := s.loadViewer(ctx, roomID, user)
 	if err != nil {
 		return nil, err
 	}
 	if !v.everMember() {
 		if len(v.visibility) == 0 || v.visibility[len(v.visibility)-1].value != "world_readable" {
 			return nil, errNotInRoom
+		}
+	}
+	return v, nil
+}
+
+// loadViewer is loadViewer on the service's database. Under the clinic
+// policy no room is world-readable (a clinic has no anonymous readers):
+// a world_readable setting, which the policy refuses but a room may hold
+// from before, reads as shared.
+func (s *Service) loadViewer(ctx context.Context, roomID id.RoomID, user id.UserID) (*viewer, error) {
+	v, err := loadViewer(ctx, s.db.Read, roomID, user)
+	if err != nil || s.gate == nil {
+		return v, err
+	}
+	for i := range v.visibility {
+		if v.visibility[i].value == "world_readable" {
+			v.visibility[i].value = "shared"
 		}
 	}
 	return v, nil

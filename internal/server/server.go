@@ -158,6 +158,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Sync.E2EE = s.E2EE
 	s.Accounts.Audit, s.E2EE.Audit = s.Audit, s.Audit
 	if s.Policy != nil {
+		s.E2EE.Reach = s.Policy
+	}
+	if s.Policy != nil {
 		s.Policy.Audit = s.Audit
 	}
 	return s, nil
