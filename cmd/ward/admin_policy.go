@@ -15,7 +15,6 @@ import (
 
 	"ward/accounts"
 	"ward/internal/config"
-	"ward/internal/server"
 	"ward/policy"
 )
 
@@ -279,7 +278,7 @@ func adminPolicy(ctx context.Context, args []string, getenv func(string) string,
 			return true, err
 		}
 		log := newLogger(cfg, stderr)
-		s, err := server.New(ctx, cfg, log)
+		s, err := openExisting(ctx, cfg, log, stderr)
 		if err != nil {
 			return true, err
 		}

@@ -20,6 +20,7 @@ func TestAdminPolicyCommands(t *testing.T) {
 		env := sqliteEnv(t)
 		env["WARD_DATABASE"] = b.DSN
 		env["WARD_SERVER_NAME"] = "clinic.test"
+		migrated(t, env)
 		ctx := context.Background()
 		ward := func(args ...string) (string, error) {
 			t.Helper()

@@ -162,7 +162,7 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return true, err
 	}
-	s, err := server.New(ctx, cfg, newLogger(cfg, stderr))
+	s, err := openExisting(ctx, cfg, newLogger(cfg, stderr), stderr)
 	if err != nil {
 		return true, err
 	}

@@ -27,6 +27,7 @@ func TestAdminAuditCommands(t *testing.T) {
 		env := sqliteEnv(t)
 		env["WARD_DATABASE"] = b.DSN
 		env["WARD_SERVER_NAME"] = "clinic.test"
+		migrated(t, env)
 		env["USER"] = "operator"
 		ctx := context.Background()
 		ward := func(args ...string) (string, error) {

@@ -67,6 +67,7 @@ func TestAdminUserCreatePasswordIsNotEchoed(t *testing.T) {
 	}()
 	env := sqliteEnv(t)
 	env["WARD_SERVER_NAME"] = "clinic.example"
+	migrated(t, env)
 	iv := &invocation{args: []string{"admin", "user", "create", "--user", "terry"}, env: env}
 	done := make(chan error, 1)
 	go func() {
