@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -169,15 +171,21 @@ type Checkpoint struct {
 
 func (c Checkpoint) String() string { return fmt.Sprintf("%d:%s", c.Seq, c.Hash) }
 
-// ParseCheckpoint reads the text form of a checkpoint.
+// ParseCheckpoint reads the text form of a checkpoint, as String writes
+// it: "0:" (an empty trail's head) included.
 func ParseCheckpoint(s string) (Checkpoint, error) {
-	var c Checkpoint
-	var hash string
-	if _, err := fmt.Sscanf(s, "%d:%s", &c.Seq, &hash); err != nil || c.Seq < 0 || len(hash) != 64 && !(c.Seq == 0 && hash == "") {
-		return c, fmt.Errorf("a checkpoint is <seq>:<sha256 hex>, got %q", s)
+	bad := fmt.Errorf("a checkpoint is <seq>:<sha256 hex> (or 0: for an empty trail), got %q", s)
+	seq, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	switch {
+	case !ok || err != nil || n < 0:
+		return Checkpoint{}, bad
+	case n == 0 && hash == "":
+		return Checkpoint{}, nil
+	case n == 0 || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "":
+		return Checkpoint{}, bad
 	}
-	c.Hash = hash
-	return c, nil
+	return Checkpoint{Seq: n, Hash: hash}, nil
 }
 
 // Head is the latest entry's checkpoint, as the head row records it.

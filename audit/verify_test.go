@@ -211,3 +211,20 @@ func TestVerifyCraftedRows(t *testing.T) {
 		}
 	})
 }
+
+// What Checkpoint.String writes, ParseCheckpoint reads: an empty trail's
+// head "0:" included.
+func TestCheckpointRoundTrip(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	for _, c := range []Checkpoint{{}, {Seq: 1, Hash: hash}, {Seq: 12345, Hash: hash}} {
+		got, err := ParseCheckpoint(c.String())
+		if err != nil || got != c {
+			t.Errorf("ParseCheckpoint(%q) = %v, %v", c.String(), got, err)
+		}
+	}
+	for _, bad := range []string{"", "0", ":", "x:" + hash, "-1:" + hash, "3:", "0:" + hash, "3:" + hash[:63], "3:" + strings.Repeat("z", 64), "3:" + hash + "0"} {
+		if c, err := ParseCheckpoint(bad); err == nil {
+			t.Errorf("ParseCheckpoint(%q) = %v, want an error", bad, c)
+		}
+	}
+}

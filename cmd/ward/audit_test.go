@@ -36,13 +36,38 @@ func TestAdminAuditCommands(t *testing.T) {
 			err := iv.run(ctx)
 			return iv.stdout.String(), err
 		}
+		// An empty trail's checkpoint is one verify takes.
+		out, err := ward("audit", "checkpoint")
+		if err != nil || strings.TrimSpace(out) != "0:" {
+			t.Fatalf("checkpoint of an empty trail: %v %q", err, out)
+		}
+		if out, err := ward("audit", "verify", "--checkpoint", strings.TrimSpace(out)); err != nil || !strings.Contains(out, "whole") {
+			t.Fatalf("verify --checkpoint 0: %v %q", err, out)
+		}
+		// Drop the verify's own entry, so that the trail starts afresh.
+		func() {
+			d, err := db.Open(ctx, b.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if err := d.Tx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM audit_log`); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 0, hash = ''`)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		for _, u := range []string{"ana", "ben"} {
 			if out, err := ward("user", "create", "--user", u); err != nil {
 				t.Fatalf("user create: %v %s", err, out)
 			}
 		}
 
-		out, err := ward("audit", "checkpoint")
+		out, err = ward("audit", "checkpoint")
 		cp := strings.TrimSpace(out)
 		if err != nil || !regexp.MustCompile(`^2:[0-9a-f]{64}$`).MatchString(cp) {
 			t.Fatalf("checkpoint: %v %q", err, out)
