@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -86,6 +87,9 @@ func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, erro
 		if head == nil {
 			var c Checkpoint
 			if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return e, errHeadMissing
+				}
 				return e, fmt.Errorf("audit: read head: %w", err)
 			}
 			head = &c
@@ -188,10 +192,17 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 	return Checkpoint{Seq: n, Hash: hash}, nil
 }
 
+// errHeadMissing: the head row, made by the migrations and never deleted
+// by Ward, is gone.
+var errHeadMissing = errors.New("audit: the head row (audit_head) is missing, so the trail was tampered with; ward admin audit verify tells more")
+
 // Head is the latest entry's checkpoint, as the head row records it.
 func (r *Recorder) Head(ctx context.Context) (Checkpoint, error) {
 	var c Checkpoint
 	err := r.db.Read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, errHeadMissing
+	}
 	if err != nil {
 		return c, fmt.Errorf("audit: read head: %w", err)
 	}

@@ -128,6 +128,35 @@ func TestAdminAuditCommands(t *testing.T) {
 		if _, err := ward("audit", "export", "--format", "xml"); err == nil {
 			t.Fatal("unknown format accepted")
 		}
+		// Bad flags are refused before anything is read, with the API's
+		// words, as a usage error (exit 2) that says what is wrong.
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"export", "--outcome", "nope"}, "--outcome must be allowed, denied or failed"},
+			{[]string{"export", "--limit", "-5"}, "--limit must be a positive number"},
+			{[]string{"export", "--limit", "0"}, "--limit must be a positive number"},
+			{[]string{"export", "--after", "x"}, "--after must be a sequence number"},
+			{[]string{"export", "--since", "yesterday"}, `--since must be an RFC 3339 time`},
+			{[]string{"export", "--format", "xml"}, "unknown export format"},
+			{[]string{"truncate"}, "--before is required"},
+			{[]string{"truncate", "--before", "garbage"}, `--before must be an RFC 3339 time, milliseconds or a duration ago such as 720h, not "garbage"`},
+		} {
+			out, err := ward(append([]string{"audit"}, tt.args...)...)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) || out != "" {
+				t.Errorf("audit %v: %v %q; want a usage error saying %q", tt.args, err, out, tt.want)
+			}
+		}
+		// A cut-off in the future would remove everything: refused.
+		for _, future := range []string{"2099-01-01T00:00:00Z", "-1h"} {
+			if _, err := ward("audit", "truncate", "--before", future); err == nil || !strings.Contains(err.Error(), "in the future") {
+				t.Errorf("truncate --before %s: %v", future, err)
+			}
+		}
+		if out, err := ward("audit", "verify"); err != nil || !strings.Contains(out, "whole") {
+			t.Fatalf("after the refused truncations: %v %q", err, out)
+		}
 		if _, err := ward("audit", "shred"); !errors.Is(err, errUsage) {
 			t.Fatalf("unknown audit command: %v", err)
 		}
@@ -164,6 +193,23 @@ func TestAdminAuditCommands(t *testing.T) {
 		if out, err := ward("audit", "verify", "--checkpoint", kept); !errors.Is(err, errBrokenTrail) ||
 			!strings.Contains(out, "the kept checkpoint names entry "+last) {
 			t.Fatalf("cut tail with checkpoint: %v %q", err, out)
+		}
+		// Rows no Ward code writes are a broken chain too, not an
+		// internal error: the head row gone, a column of another type.
+		change(`DELETE FROM audit_head`)
+		if out, err := ward("audit", "verify"); !errors.Is(err, errBrokenTrail) ||
+			!strings.Contains(out, "BROKEN at the head row: the head row (audit_head) was removed") {
+			t.Fatalf("head row deleted: %v %q", err, out)
+		}
+		if _, err := ward("audit", "checkpoint"); err == nil || strings.Contains(err.Error(), "sql:") || !strings.Contains(err.Error(), "head row") {
+			t.Fatalf("checkpoint without a head row: %v", err)
+		}
+		if b.Name == "postgres" {
+			change(`ALTER TABLE audit_log ALTER COLUMN ts TYPE text USING ts::text`)
+		}
+		change(`UPDATE audit_log SET ts = 'soon' WHERE seq = 3`)
+		if out, err := ward("audit", "verify"); !errors.Is(err, errBrokenTrail) || !strings.Contains(out, `BROKEN at entry 3: entry 3 was altered (its ts column holds "soon"`) {
+			t.Fatalf("ts made text: %v %q", err, out)
 		}
 	})
 }

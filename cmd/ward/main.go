@@ -22,6 +22,9 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage):
+		if err != errUsage {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "ward:", err)
@@ -31,6 +34,18 @@ func main() {
 
 // errUsage means the command line was wrong; the usage has been printed.
 var errUsage = errors.New("usage")
+
+// usageError is a wrong command line with the reason to print; it exits
+// like errUsage (status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// badUsage is a usageError worded like fmt.Sprintf.
+func badUsage(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
