@@ -136,6 +136,9 @@ func (s *Service) CreateIntakeTokenTx(ctx context.Context, tx *sql.Tx, spec Inta
 		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("Only patients have assigned providers")
 	}
 	for _, p := range spec.Providers {
+		if err := s.requireAccountTx(ctx, tx, p); err != nil {
+			return "", IntakeToken{}, err
+		}
 		if err := requireRole(ctx, tx, p, RoleProvider); err != nil {
 			return "", IntakeToken{}, err
 		}

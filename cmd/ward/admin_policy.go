@@ -103,7 +103,7 @@ var adminCommands = []adminCommand{
 			if err := e.admin.SetRole(ctx, e.user(args[0]), policy.Role(args[1])); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s is now a %s\n", e.user(args[0]), args[1])
+			fmt.Fprintf(e.stdout, "%s is now %s %s\n", e.user(args[0]), article(args[1]), args[1])
 			return nil
 		}
 	}},
@@ -232,6 +232,14 @@ var adminCommands = []adminCommand{
 	}},
 }
 
+// article is "a" or "an" before word (the roles: an admin, a nurse).
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 func done(e *adminEnv, err error, format string, args ...any) error {
 	if err != nil {
 		return err
@@ -287,7 +295,7 @@ func adminPolicy(ctx context.Context, args []string, getenv func(string) string,
 		if p == nil {
 			// The facts are kept even while the policy is off, for the day
 			// it is turned on.
-			p = policy.New(s.DB, log)
+			p = policy.New(s.DB, log, cfg.ServerName)
 		}
 		e := &adminEnv{policy: p, accounts: s.Accounts, admin: p.AdminAs(cliActor(getenv)), cfg: cfg, stdout: stdout}
 		return true, work(ctx, e, pos)

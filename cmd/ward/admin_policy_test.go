@@ -73,6 +73,28 @@ func TestAdminPolicyCommands(t *testing.T) {
 		mustRun(tokID+"  valid", "token", "list")
 		mustRun("revoked intake token "+tokID, "token", "revoke", tokID)
 		mustRun(tokID+"  revoked", "token", "list")
+		mustRun("@frontdesk.kim:clinic.test is now an admin", "role", "set", "frontdesk.kim", "admin")
+		// Only accounts of this server: no role, team or assignment for a
+		// user without an account or of another server.
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"role", "set", "alice", "provider"}, "@alice:clinic.test has no account on this server"},
+			{[]string{"role", "set", "@x:other.org", "provider"}, "Ward does not federate"},
+			{[]string{"team", "add", "cardiology", "ghost", "--kind", "patient"}, "@ghost:clinic.test has no account"},
+			{[]string{"team", "add", "cardiology", "@x:other.org", "--kind", "patient"}, "Ward does not federate"},
+			{[]string{"assign", "dr.okafor", "ghost"}, "@ghost:clinic.test has no account"},
+			{[]string{"assign", "@x:other.org", "p.novak"}, "Ward does not federate"},
+			{[]string{"token", "create", "--role", "patient", "--provider", "@x:other.org"}, "Ward does not federate"},
+		} {
+			if out, err := ward(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ward admin %v: %v %q; want an error saying %q", tt.args, err, out, tt.want)
+			}
+		}
+		if out := mustRun("USER", "role", "list"); strings.Contains(out, "alice") || strings.Contains(out, "other.org") {
+			t.Fatalf("a role was stored for a refused user:\n%s", out)
+		}
 		if _, err := ward("team", "add", "oncology"); !errors.Is(err, errUsage) {
 			t.Fatalf("missing argument: %v", err)
 		}
