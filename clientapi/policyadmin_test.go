@@ -2,6 +2,7 @@ package clientapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -97,6 +98,19 @@ func TestPolicyAdminAPI(t *testing.T) {
 		} {
 			status, body = call(t, ts, c.method, c.path, boss.AccessToken, c.body)
 			wantError(t, c.what, status, body, c.status, c.code)
+		}
+		// An intake token's uses and lifetime, when given, are positive;
+		// left out, they default.
+		for _, bad := range []map[string]any{
+			{"role": "patient", "uses": 0}, {"role": "patient", "uses": -3},
+			{"role": "patient", "expires_in_ms": 0}, {"role": "patient", "expires_in_ms": -5},
+		} {
+			status, body = call(t, ts, "POST", pre+"/intake_tokens", boss.AccessToken, bad)
+			wantError(t, fmt.Sprintf("intake token %v", bad), status, body, http.StatusBadRequest, "M_INVALID_PARAM")
+		}
+		status, body = call(t, ts, "POST", pre+"/intake_tokens", boss.AccessToken, map[string]any{"role": "patient"})
+		if tok, _ := body["intake_token"].(map[string]any); status != http.StatusOK || tok["uses_allowed"] != float64(1) {
+			t.Fatalf("intake token with the defaults: %d %v", status, body)
 		}
 		if _, body = call(t, ts, "GET", pre+"/roles", boss.AccessToken, nil); len(body["roles"].([]any)) != 2 {
 			t.Fatalf("roles after the refusals: %v", body)

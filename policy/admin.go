@@ -134,7 +134,16 @@ func (a *Admin) Unassign(ctx context.Context, provider, patient id.UserID) error
 }
 
 // CreateIntakeToken makes an intake token; the secret is shown once.
+// spec.Uses and spec.Lifetime are what the admin asked for: both must be
+// positive (the command line's and the API's defaults are filled in before
+// this), so that a 0 never silently becomes a default.
 func (a *Admin) CreateIntakeToken(ctx context.Context, spec IntakeSpec) (string, IntakeToken, error) {
+	if spec.Uses < 1 || spec.Uses > maxIntakeUses {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token is good for 1 to %d uses, not %d", maxIntakeUses, spec.Uses)
+	}
+	if spec.Lifetime <= 0 {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token's lifetime must be positive, not %s", spec.Lifetime)
+	}
 	var secret string
 	var tok IntakeToken
 	err := a.s.db.Tx(ctx, func(tx *sql.Tx) error {

@@ -87,6 +87,11 @@ func TestAdminPolicyCommands(t *testing.T) {
 			{[]string{"assign", "dr.okafor", "ghost"}, "@ghost:clinic.test has no account"},
 			{[]string{"assign", "@x:other.org", "p.novak"}, "Ward does not federate"},
 			{[]string{"token", "create", "--role", "patient", "--provider", "@x:other.org"}, "Ward does not federate"},
+			// Uses and lifetime must be positive: 0 is not the default.
+			{[]string{"token", "create", "--role", "patient", "--uses", "0"}, "good for 1 to 10000 uses, not 0"},
+			{[]string{"token", "create", "--role", "patient", "--uses", "-2"}, "good for 1 to 10000 uses, not -2"},
+			{[]string{"token", "create", "--role", "patient", "--expires", "-1h"}, "lifetime must be positive, not -1h0m0s"},
+			{[]string{"token", "create", "--role", "patient", "--expires", "0s"}, "lifetime must be positive, not 0s"},
 		} {
 			if out, err := ward(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("ward admin %v: %v %q; want an error saying %q", tt.args, err, out, tt.want)
