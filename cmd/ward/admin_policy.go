@@ -86,11 +86,7 @@ var adminCommands = []adminCommand{
 				return err
 			}
 			defer f.Close()
-			rows, err := policy.ParseRoster(f, e.accounts.ValidLocalpart)
-			if err != nil {
-				return err
-			}
-			rep, err := e.admin.ImportRoster(ctx, e.accounts, rows, policy.RosterOptions{DryRun: *dry, Prune: *prune, TokenLifetime: *expiry})
+			rep, err := e.admin.ImportRosterFile(ctx, e.accounts, f, policy.RosterOptions{DryRun: *dry, Prune: *prune, TokenLifetime: *expiry})
 			if err != nil {
 				return err
 			}

@@ -55,6 +55,28 @@ func TestAdminPolicyCommands(t *testing.T) {
 		}
 		mustRun("nothing changed: users: 0 created, 0 updated, 9 unchanged", "roster", "import", example)
 
+		// Every bad line at once: those the file shows and those only the
+		// database shows (a provider with no account, or who is a nurse).
+		bad2 := filepath.Join(t.TempDir(), "bad2.csv")
+		if err := os.WriteFile(bad2, []byte("localpart,role,providers\np.one,patient,ghost\np.two,patient,nurse.reyes\np.three,docter,\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"roster", "import", bad2}, {"roster", "import", "--dry-run", bad2}} {
+			_, err := ward(args...)
+			for _, want := range []string{"3 invalid rows", `line 2: providers: "ghost" is neither in the file nor an account here`,
+				`line 3: providers: "nurse.reyes" is a nurse, not a provider`, `line 4: unknown role "docter"`} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%v: %v\nwant %q", args, err, want)
+				}
+			}
+		}
+		// With the file's own mistake mended, the database's are still found.
+		if err := os.WriteFile(bad2, []byte("localpart,role,providers\np.one,patient,ghost\np.two,patient,nurse.reyes\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ward("roster", "import", bad2); err == nil || !strings.Contains(err.Error(), "2 invalid rows") {
+			t.Errorf("roster with only database problems: %v", err)
+		}
 		mustRun("is now a nurse", "role", "set", "frontdesk.kim", "nurse")
 		mustRun("@frontdesk.kim:clinic.test  nurse", "role", "list")
 		mustRun("care team oncology exists", "team", "create", "oncology")
