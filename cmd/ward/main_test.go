@@ -46,8 +46,16 @@ type invocation struct {
 }
 
 func (iv *invocation) run(ctx context.Context) error {
-	getenv := func(k string) string { return iv.env[k] }
-	return run(ctx, iv.args, getenv, strings.NewReader(iv.stdin), &iv.stdout, &iv.stderr)
+	return run(ctx, iv.args, iv.environ(), strings.NewReader(iv.stdin), &iv.stdout, &iv.stderr)
+}
+
+// environ is iv.env as KEY=value pairs.
+func (iv *invocation) environ() []string {
+	var out []string
+	for k, v := range iv.env {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 // sqliteEnv is an environment that puts the database in a fresh folder.
@@ -551,5 +559,20 @@ func TestAdminNeverCreatesADatabase(t *testing.T) {
 	}
 	if !strings.Contains(iv.stderr.String(), "database "+want) {
 		t.Errorf("stderr does not name the database:\n%s", iv.stderr.String())
+	}
+}
+
+// A mistyped WARD_* variable is warned about on stderr, not ignored
+// silently, and not an error either.
+func TestWarnsAboutUnknownEnvironmentVariables(t *testing.T) {
+	iv := &invocation{args: []string{"serve", "--print-config"}, env: map[string]string{"WARD_REGISTRATON": "open", "WARD_SERVER_NAME": "clinic.example"}}
+	if err := iv.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := "WARD_REGISTRATON sets no configuration key and is ignored (did you mean WARD_REGISTRATION?)"; !strings.Contains(iv.stderr.String(), want) {
+		t.Fatalf("stderr lacks %q:\n%s", want, iv.stderr.String())
+	}
+	if strings.Contains(iv.stderr.String(), "WARD_SERVER_NAME") {
+		t.Fatalf("a known variable was warned about:\n%s", iv.stderr.String())
 	}
 }
