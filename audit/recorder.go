@@ -3,8 +3,11 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +87,9 @@ func (r *Recorder) append(ctx context.Context, tx *sql.Tx, e Entry) (Entry, erro
 		if head == nil {
 			var c Checkpoint
 			if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash); err != nil {
+				if errors.Is(err, sql.ErrNoRows) {
+					return e, errHeadMissing
+				}
 				return e, fmt.Errorf("audit: read head: %w", err)
 			}
 			head = &c
@@ -169,21 +175,34 @@ type Checkpoint struct {
 
 func (c Checkpoint) String() string { return fmt.Sprintf("%d:%s", c.Seq, c.Hash) }
 
-// ParseCheckpoint reads the text form of a checkpoint.
+// ParseCheckpoint reads the text form of a checkpoint, as String writes
+// it: "0:" (an empty trail's head) included.
 func ParseCheckpoint(s string) (Checkpoint, error) {
-	var c Checkpoint
-	var hash string
-	if _, err := fmt.Sscanf(s, "%d:%s", &c.Seq, &hash); err != nil || c.Seq < 0 || len(hash) != 64 && !(c.Seq == 0 && hash == "") {
-		return c, fmt.Errorf("a checkpoint is <seq>:<sha256 hex>, got %q", s)
+	bad := fmt.Errorf("a checkpoint is <seq>:<sha256 hex> (or 0: for an empty trail), got %q", s)
+	seq, hash, ok := strings.Cut(strings.TrimSpace(s), ":")
+	n, err := strconv.ParseInt(seq, 10, 64)
+	switch {
+	case !ok || err != nil || n < 0:
+		return Checkpoint{}, bad
+	case n == 0 && hash == "":
+		return Checkpoint{}, nil
+	case n == 0 || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "":
+		return Checkpoint{}, bad
 	}
-	c.Hash = hash
-	return c, nil
+	return Checkpoint{Seq: n, Hash: hash}, nil
 }
+
+// errHeadMissing: the head row, made by the migrations and never deleted
+// by Ward, is gone.
+var errHeadMissing = errors.New("audit: the head row (audit_head) is missing, so the trail was tampered with; ward admin audit verify tells more")
 
 // Head is the latest entry's checkpoint, as the head row records it.
 func (r *Recorder) Head(ctx context.Context) (Checkpoint, error) {
 	var c Checkpoint
 	err := r.db.Read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&c.Seq, &c.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, errHeadMissing
+	}
 	if err != nil {
 		return c, fmt.Errorf("audit: read head: %w", err)
 	}

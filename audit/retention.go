@@ -16,11 +16,17 @@ import (
 // naming the last removed entry and its hash, signed with the server's
 // ed25519 key, and deletes the entries up to that one. Entries are removed
 // from the start of the chain only, up to the first entry at or after
-// before. It returns the number of entries removed (0: nothing was old
-// enough, and nothing is recorded).
+// before, which must not lie in the future. It returns the number of
+// entries removed (0: nothing was old enough, and nothing is recorded).
 func (r *Recorder) Truncate(ctx context.Context, before time.Time, reason string) (int64, error) {
 	if r == nil {
 		return 0, nil
+	}
+	if now := r.now(); before.After(now) {
+		// Entries are removed only once they are old; a cut-off in the
+		// future would remove every entry, the newest included.
+		return 0, fmt.Errorf("audit: the cut-off %s is in the future (now %s): only entries older than a past time can be removed",
+			before.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	keyID, key, err := r.signingKey(ctx)
 	if err != nil {

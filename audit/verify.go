@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Report is the outcome of Verify.
@@ -23,12 +25,15 @@ type Report struct {
 	Truncated int64
 	Head      Checkpoint
 	// BadSeq names the first entry that was altered, removed, inserted or
-	// moved; Problem says what was found.
+	// moved (0: the head row itself); Problem says what was found.
 	BadSeq  int64
 	Problem string
 }
 
 func (r Report) String() string {
+	if !r.OK && r.BadSeq == 0 {
+		return "audit trail BROKEN at the head row: " + r.Problem
+	}
 	if !r.OK {
 		return fmt.Sprintf("audit trail BROKEN at entry %d: %s", r.BadSeq, r.Problem)
 	}
@@ -58,14 +63,19 @@ func (r *Report) fail(seq int64, format string, args ...any) Report {
 // be there with the same hash, which a truncated or rewritten tail fails.
 func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error) {
 	rep := Report{OK: true}
-	head, err := r.Head(ctx)
+	// A head row that is gone or holds what no head can is tampering too,
+	// reported once the entries before it have been checked.
+	head, headProblem, err := r.looseHead(ctx)
 	if err != nil {
 		return rep, err
 	}
 	rep.Head = head
-	trunc, err := r.latestTruncation(ctx)
+	trunc, truncProblem, err := r.latestTruncation(ctx)
 	if err != nil {
 		return rep, err
+	}
+	if truncProblem != nil {
+		return rep.fail(truncProblem.seq, "%s", truncProblem.what), nil
 	}
 	rows, err := r.db.Read.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_log ORDER BY seq`)
 	if err != nil {
@@ -75,9 +85,18 @@ func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error)
 	var prev *Entry
 	var keptSeen bool
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		e, problem, err := scanLoose(rows)
 		if err != nil {
 			return rep, fmt.Errorf("audit: read entry: %w", err)
+		}
+		if problem != nil {
+			if problem.seq == 0 {
+				problem.seq = 1
+				if prev != nil {
+					problem.seq = prev.Seq + 1
+				}
+			}
+			return rep.fail(problem.seq, "%s", problem.what), nil
 		}
 		if prev == nil {
 			rep.First = e.Seq
@@ -128,6 +147,10 @@ func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error)
 	if err := rows.Err(); err != nil {
 		return rep, fmt.Errorf("audit: read trail: %w", err)
 	}
+	if headProblem != "" {
+		rep.Head = Checkpoint{}
+		return rep.fail(0, "%s", headProblem), nil
+	}
 	if prev == nil && trunc == nil && head.Seq > 0 {
 		return rep.fail(1, "all %d entries were removed", head.Seq), nil
 	}
@@ -154,17 +177,132 @@ func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error)
 	return rep, nil
 }
 
-// latestTruncation is the newest truncation entry, or nil.
-func (r *Recorder) latestTruncation(ctx context.Context) (*Entry, error) {
-	row := r.db.Read.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1`, ActionTruncate)
-	e, err := scanEntry(row)
+// latestTruncation is the newest truncation entry, or nil; a problem when
+// its row cannot be read as an entry.
+func (r *Recorder) latestTruncation(ctx context.Context) (*Entry, *rowProblem, error) {
+	rows, err := r.db.Read.QueryContext(ctx, `SELECT `+entryColumns+` FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1`, ActionTruncate)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: read truncation: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("audit: read truncation: %w", err)
+		}
+		return nil, nil, nil
+	}
+	e, problem, err := scanLoose(rows)
+	if err != nil || problem != nil {
+		if err != nil {
+			err = fmt.Errorf("audit: read truncation: %w", err)
+		}
+		return nil, problem, err
+	}
+	return &e, nil, nil
+}
+
+// rowProblem is a row of the trail that cannot be an entry: a column
+// changed to a value of the wrong type, which only tampering does.
+type rowProblem struct {
+	seq  int64 // 0: the row's own seq is unreadable
+	what string
+}
+
+// scanLoose reads an entry without trusting the column types: a value of
+// the wrong type is reported as a problem of that entry, not an error.
+func scanLoose(rows *sql.Rows) (Entry, *rowProblem, error) {
+	var raw [20]any
+	ptrs := make([]any, len(raw))
+	for i := range raw {
+		ptrs[i] = &raw[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return Entry{}, nil, err
+	}
+	var e Entry
+	seq, ok := looseInt(raw[0])
+	if !ok {
+		return e, &rowProblem{0, fmt.Sprintf("an entry's seq column holds %s, not a sequence number", describe(raw[0]))}, nil
+	}
+	e.Seq = seq
+	ts, ok := looseInt(raw[1])
+	if !ok {
+		return e, &rowProblem{seq, fmt.Sprintf("entry %d was altered (its ts column holds %s, not a time)", seq, describe(raw[1]))}, nil
+	}
+	e.Time = time.UnixMilli(ts).UTC()
+	names := strings.Split(entryColumns, ",")
+	strs := make([]string, 18)
+	for i := range strs {
+		v, ok := looseString(raw[i+2])
+		if !ok {
+			return e, &rowProblem{seq, fmt.Sprintf("entry %d was altered (its %s column holds %s, not text)",
+				seq, strings.TrimSpace(names[i+2]), describe(raw[i+2]))}, nil
+		}
+		strs[i] = v
+	}
+	e.ActorUser, e.ActorDevice, e.RemoteAddr, e.UserAgent, e.Action, e.TargetUser = strs[0], strs[1], strs[2], strs[3], strs[4], strs[5]
+	e.RoomID, e.EventID, e.EventType, e.MediaID, e.Team, e.TokenID = strs[6], strs[7], strs[8], strs[9], strs[10], strs[11]
+	e.Outcome, e.Reason, e.RequestID, e.detail, e.PrevHash, e.Hash = Outcome(strs[12]), strs[13], strs[14], strs[15], strs[16], strs[17]
+	e.Detail = decodeDetail(e.detail)
+	return e, nil, nil
+}
+
+// looseHead reads the head row; a problem when it is missing or unreadable.
+func (r *Recorder) looseHead(ctx context.Context) (Checkpoint, string, error) {
+	var seq, hash any
+	err := r.db.Read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return Checkpoint{}, "the head row (audit_head) was removed", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("audit: read truncation: %w", err)
+		return Checkpoint{}, "", fmt.Errorf("audit: read head: %w", err)
 	}
-	return &e, nil
+	n, ok1 := looseInt(seq)
+	h, ok2 := looseString(hash)
+	if !ok1 || !ok2 {
+		return Checkpoint{}, fmt.Sprintf("the head row (audit_head) was altered (it holds %s:%s)", describe(seq), describe(hash)), nil
+	}
+	return Checkpoint{Seq: n, Hash: h}, "", nil
+}
+
+func looseInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case int:
+		return int64(x), true
+	case string:
+		// A number as text is the same number (SQLite's integer columns
+		// turn it into one anyway).
+		n, err := strconv.ParseInt(x, 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func looseString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case []byte:
+		return string(x), true
+	}
+	return "", false
+}
+
+// describe shows a value found in a column, briefly.
+func describe(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return fmt.Sprintf("%.40q", x)
+	case []byte:
+		return fmt.Sprintf("%.40q", x)
+	}
+	return fmt.Sprintf("%.40v", v)
 }
 
 // checkTruncation checks a truncation entry's signature with the server key

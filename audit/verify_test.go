@@ -211,3 +211,88 @@ func TestVerifyCraftedRows(t *testing.T) {
 		}
 	})
 }
+
+// What Checkpoint.String writes, ParseCheckpoint reads: an empty trail's
+// head "0:" included.
+func TestCheckpointRoundTrip(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	for _, c := range []Checkpoint{{}, {Seq: 1, Hash: hash}, {Seq: 12345, Hash: hash}} {
+		got, err := ParseCheckpoint(c.String())
+		if err != nil || got != c {
+			t.Errorf("ParseCheckpoint(%q) = %v, %v", c.String(), got, err)
+		}
+	}
+	for _, bad := range []string{"", "0", ":", "x:" + hash, "-1:" + hash, "3:", "0:" + hash, "3:" + hash[:63], "3:" + strings.Repeat("z", 64), "3:" + hash + "0"} {
+		if c, err := ParseCheckpoint(bad); err == nil {
+			t.Errorf("ParseCheckpoint(%q) = %v, want an error", bad, c)
+		}
+	}
+}
+
+// TestVerifyUnreadableRows: rows no Ward code could have written (the head
+// row deleted, a column given a value of another type) are a broken chain
+// naming the entry or the head, not an internal error.
+func TestVerifyUnreadableRows(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		// Make a column of audit_log hold text on either database.
+		toText := func(t *testing.T, d *db.DB, table, column string) {
+			if b.Name == "postgres" {
+				exec(t, d, `ALTER TABLE `+table+` ALTER COLUMN `+column+` TYPE text USING `+column+`::text`)
+			}
+		}
+		for _, c := range []struct {
+			name, want string
+			tamper     func(t *testing.T, d *db.DB)
+		}{
+			{"head row deleted", "audit trail BROKEN at the head row: the head row (audit_head) was removed", func(t *testing.T, d *db.DB) {
+				exec(t, d, `DELETE FROM audit_head`)
+			}},
+			{"head seq made text", "audit trail BROKEN at the head row: the head row (audit_head) was altered", func(t *testing.T, d *db.DB) {
+				toText(t, d, "audit_head", "seq")
+				exec(t, d, `UPDATE audit_head SET seq = 'five'`)
+			}},
+			{"ts made text", `audit trail BROKEN at entry 3: entry 3 was altered (its ts column holds "soon", not a time)`, func(t *testing.T, d *db.DB) {
+				toText(t, d, "audit_log", "ts")
+				exec(t, d, `UPDATE audit_log SET ts = 'soon' WHERE seq = 3`)
+			}},
+			{"truncation entry unreadable", "audit trail BROKEN at entry 6: entry 6 was altered (its ts column", func(t *testing.T, d *db.DB) {
+				toText(t, d, "audit_log", "ts")
+				exec(t, d, `UPDATE audit_log SET ts = 'x' WHERE action = 'audit.truncate'`)
+			}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r, d := newTrail(t, b, 5)
+				if c.name == "truncation entry unreadable" {
+					if _, err := r.Truncate(ctx, time.UnixMilli(1767225600000).Add(3*time.Minute+time.Second), "test"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c.tamper(t, d)
+				rep, err := r.Verify(ctx, nil)
+				if err != nil {
+					t.Fatalf("an internal error instead of a finding: %v", err)
+				}
+				if rep.OK || !strings.HasPrefix(rep.String(), c.want) {
+					t.Fatalf("got %s\nwant %s…", rep, c.want)
+				}
+			})
+		}
+	})
+}
+
+// A cut-off in the future would remove every entry: refused, nothing
+// removed.
+func TestTruncateRefusesTheFuture(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ctx := context.Background()
+		r, _ := newTrail(t, b, 3)
+		n, err := r.Truncate(ctx, time.UnixMilli(1767225600000).Add(24*time.Hour), "test")
+		if err == nil || !strings.Contains(err.Error(), "in the future") || n != 0 {
+			t.Fatalf("future cut-off: %d %v", n, err)
+		}
+		if rep, err := r.Verify(ctx, nil); err != nil || !rep.OK || rep.Entries != 3 || rep.Truncated != 0 {
+			t.Fatalf("after the refusal: %s %v", rep, err)
+		}
+	})
+}

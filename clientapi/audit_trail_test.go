@@ -562,6 +562,10 @@ func TestAuditHTTP(t *testing.T) {
 		if !res.Get("ok").Bool() {
 			t.Fatalf("verify: %s", res.Raw)
 		}
+		// "0:", an empty trail's checkpoint, is a checkpoint too.
+		if res := adminGet(t, ts, boss, "/_ward/admin/v1/audit/verify?checkpoint=0:"); !res.Get("ok").Bool() {
+			t.Fatalf("verify?checkpoint=0: %s", res.Raw)
+		}
 		if cp := adminGet(t, ts, boss, "/_ward/admin/v1/audit/checkpoint"); cp.Get("seq").Int() == 0 {
 			t.Fatalf("checkpoint: %s", cp.Raw)
 		}

@@ -217,9 +217,12 @@ func (a *API) handleAdminIntakeTokens(w http.ResponseWriter, r *http.Request) {
 // with {"role", "care_teams", "providers", "uses", "expires_in_ms"}; the
 // answer holds the token itself, shown this once.
 func (a *API) handleAdminCreateIntakeToken(w http.ResponseWriter, r *http.Request) {
+	// uses and expires_in_ms default when left out; given, they must be
+	// positive (an explicit 0 is refused, not taken as the default).
 	var req struct {
 		policy.IntakeSpec
-		ExpiresInMS int64 `json:"expires_in_ms"`
+		Uses        *int   `json:"uses"`
+		ExpiresInMS *int64 `json:"expires_in_ms"`
 	}
 	if err := readJSON(r, &req); err != nil {
 		a.writeError(w, r, err)
@@ -235,11 +238,17 @@ func (a *API) handleAdminCreateIntakeToken(w http.ResponseWriter, r *http.Reques
 			spec.Providers[i] = id.NewUserID(string(p), a.Config.ServerName)
 		}
 	}
-	if req.ExpiresInMS < 0 {
-		a.writeError(w, r, mautrix.MInvalidParam.WithMessage("expires_in_ms must be positive"))
-		return
+	spec.Uses, spec.Lifetime = 1, policy.DefaultIntakeLifetime
+	if req.Uses != nil {
+		spec.Uses = *req.Uses
 	}
-	spec.Lifetime = time.Duration(req.ExpiresInMS) * time.Millisecond
+	if req.ExpiresInMS != nil {
+		if *req.ExpiresInMS <= 0 {
+			a.writeError(w, r, mautrix.MInvalidParam.WithMessage("expires_in_ms must be positive"))
+			return
+		}
+		spec.Lifetime = time.Duration(*req.ExpiresInMS) * time.Millisecond
+	}
 	secret, tok, err := a.adminOps(r).CreateIntakeToken(r.Context(), spec)
 	if err != nil {
 		a.writeError(w, r, err)

@@ -2,6 +2,7 @@ package clientapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -79,6 +80,41 @@ func TestPolicyAdminAPI(t *testing.T) {
 		wantError(t, "unknown role", status, body, http.StatusBadRequest, "M_INVALID_PARAM")
 		status, body = call(t, ts, "DELETE", pre+"/teams/nowhere", boss.AccessToken, nil)
 		wantError(t, "unknown team", status, body, http.StatusNotFound, "M_NOT_FOUND")
+		// Only accounts of this server take part: a user of another server
+		// (Ward does not federate) or without an account is refused, and
+		// nothing is stored for them.
+		for _, c := range []struct {
+			what, method, path string
+			body               any
+			status             int
+			code               string
+		}{
+			{"remote role", "PUT", pre + "/users/@x:other.org/role", map[string]string{"role": "provider"}, http.StatusBadRequest, "M_INVALID_PARAM"},
+			{"unknown role", "PUT", pre + "/users/ghost/role", map[string]string{"role": "provider"}, http.StatusNotFound, "M_NOT_FOUND"},
+			{"remote member", "PUT", pre + "/teams/ortho/members/@x:other.org", map[string]string{"kind": "patient"}, http.StatusBadRequest, "M_INVALID_PARAM"},
+			{"unknown member", "PUT", pre + "/teams/ortho/members/ghost", map[string]string{"kind": "patient"}, http.StatusNotFound, "M_NOT_FOUND"},
+			{"remote provider", "PUT", pre + "/assignments/@x:other.org/pat", nil, http.StatusBadRequest, "M_INVALID_PARAM"},
+			{"unknown patient", "PUT", pre + "/assignments/doc/ghost", nil, http.StatusNotFound, "M_NOT_FOUND"},
+		} {
+			status, body = call(t, ts, c.method, c.path, boss.AccessToken, c.body)
+			wantError(t, c.what, status, body, c.status, c.code)
+		}
+		// An intake token's uses and lifetime, when given, are positive;
+		// left out, they default.
+		for _, bad := range []map[string]any{
+			{"role": "patient", "uses": 0}, {"role": "patient", "uses": -3},
+			{"role": "patient", "expires_in_ms": 0}, {"role": "patient", "expires_in_ms": -5},
+		} {
+			status, body = call(t, ts, "POST", pre+"/intake_tokens", boss.AccessToken, bad)
+			wantError(t, fmt.Sprintf("intake token %v", bad), status, body, http.StatusBadRequest, "M_INVALID_PARAM")
+		}
+		status, body = call(t, ts, "POST", pre+"/intake_tokens", boss.AccessToken, map[string]any{"role": "patient"})
+		if tok, _ := body["intake_token"].(map[string]any); status != http.StatusOK || tok["uses_allowed"] != float64(1) {
+			t.Fatalf("intake token with the defaults: %d %v", status, body)
+		}
+		if _, body = call(t, ts, "GET", pre+"/roles", boss.AccessToken, nil); len(body["roles"].([]any)) != 2 {
+			t.Fatalf("roles after the refusals: %v", body)
+		}
 		status, body = call(t, ts, "GET", pre+"/roles", "", nil)
 		wantError(t, "no token", status, body, http.StatusUnauthorized, "M_MISSING_TOKEN")
 	})

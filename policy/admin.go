@@ -26,6 +26,9 @@ func (a *Admin) SetRole(ctx context.Context, user id.UserID, role Role) error {
 		return mautrix.MInvalidParam.WithMessage("Unknown role %q", role)
 	}
 	return a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.requireAccountTx(ctx, tx, user); err != nil {
+			return err
+		}
 		if err := a.s.SetRoleTx(ctx, tx, user, role); err != nil {
 			return err
 		}
@@ -63,6 +66,9 @@ func (a *Admin) AddToTeam(ctx context.Context, team string, user id.UserID, kind
 		return err
 	}
 	err := a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if err := a.s.requireAccountTx(ctx, tx, user); err != nil {
+			return err
+		}
 		role, err := roleTx(ctx, tx, user)
 		if err != nil {
 			return err
@@ -98,6 +104,11 @@ func (a *Admin) RemoveFromTeam(ctx context.Context, team string, user id.UserID)
 // Assign links a provider to a patient; both must have those roles.
 func (a *Admin) Assign(ctx context.Context, provider, patient id.UserID) error {
 	err := a.s.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, u := range []id.UserID{provider, patient} {
+			if err := a.s.requireAccountTx(ctx, tx, u); err != nil {
+				return err
+			}
+		}
 		if err := requireRole(ctx, tx, provider, RoleProvider); err != nil {
 			return err
 		}
@@ -123,7 +134,16 @@ func (a *Admin) Unassign(ctx context.Context, provider, patient id.UserID) error
 }
 
 // CreateIntakeToken makes an intake token; the secret is shown once.
+// spec.Uses and spec.Lifetime are what the admin asked for: both must be
+// positive (the command line's and the API's defaults are filled in before
+// this), so that a 0 never silently becomes a default.
 func (a *Admin) CreateIntakeToken(ctx context.Context, spec IntakeSpec) (string, IntakeToken, error) {
+	if spec.Uses < 1 || spec.Uses > maxIntakeUses {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token is good for 1 to %d uses, not %d", maxIntakeUses, spec.Uses)
+	}
+	if spec.Lifetime <= 0 {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token's lifetime must be positive, not %s", spec.Lifetime)
+	}
 	var secret string
 	var tok IntakeToken
 	err := a.s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -147,6 +167,28 @@ func (a *Admin) RevokeIntakeToken(ctx context.Context, tokenID string) error {
 		}
 		return a.s.auditAdminTx(ctx, tx, a.actor, "revoke intake token", tokenID)
 	})
+}
+
+// requireAccountTx checks that user is an account of this server: a user
+// of another server cannot take part (Ward does not federate), and a local
+// user ID without an account is a typing mistake, not a person.
+func (s *Service) requireAccountTx(ctx context.Context, tx *sql.Tx, user id.UserID) error {
+	_, server, err := user.Parse()
+	if err != nil {
+		return mautrix.MInvalidParam.WithMessage("%q is not a user ID (@localpart:server)", user)
+	}
+	if s.serverName != "" && server != s.serverName {
+		return mautrix.MInvalidParam.WithMessage("%s is a user of another server (%s): Ward does not federate, "+
+			"so only accounts of %s can have a role, a care team or an assignment", user, server, s.serverName)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE user_id = $1`, string(user)).Scan(&n); err != nil {
+		return fmt.Errorf("look up %s: %w", user, err)
+	}
+	if n == 0 {
+		return mautrix.MNotFound.WithMessage("%s has no account on this server (create it first, or check the spelling)", user)
+	}
+	return nil
 }
 
 func orNone(r Role) string {

@@ -28,6 +28,9 @@ const DefaultIntakeLifetime = 7 * 24 * time.Hour
 // maxIntakeLifetime keeps forgotten tokens from staying valid for ever.
 const maxIntakeLifetime = 366 * 24 * time.Hour
 
+// maxIntakeUses bounds how many accounts one token may create.
+const maxIntakeUses = 10000
+
 // IntakeSpec is what a new intake token grants.
 type IntakeSpec struct {
 	Role      Role        `json:"role"`
@@ -115,13 +118,16 @@ func (s *Service) CreateIntakeTokenTx(ctx context.Context, tx *sql.Tx, spec Inta
 	if spec.Uses == 0 {
 		spec.Uses = 1
 	}
-	if spec.Uses < 0 || spec.Uses > 10000 {
-		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token is good for 1 to 10000 uses")
+	if spec.Uses < 0 || spec.Uses > maxIntakeUses {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token is good for 1 to %d uses, not %d", maxIntakeUses, spec.Uses)
 	}
 	if spec.Lifetime == 0 {
 		spec.Lifetime = DefaultIntakeLifetime
 	}
-	if spec.Lifetime < 0 || spec.Lifetime > maxIntakeLifetime {
+	if spec.Lifetime < 0 {
+		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token's lifetime must be positive, not %s", spec.Lifetime)
+	}
+	if spec.Lifetime > maxIntakeLifetime {
 		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("An intake token expires within %d days", int(maxIntakeLifetime.Hours()/24))
 	}
 	if len(spec.Teams) > 0 && spec.Role != RolePatient && !spec.Role.Clinician() {
@@ -136,6 +142,9 @@ func (s *Service) CreateIntakeTokenTx(ctx context.Context, tx *sql.Tx, spec Inta
 		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("Only patients have assigned providers")
 	}
 	for _, p := range spec.Providers {
+		if err := s.requireAccountTx(ctx, tx, p); err != nil {
+			return "", IntakeToken{}, err
+		}
 		if err := requireRole(ctx, tx, p, RoleProvider); err != nil {
 			return "", IntakeToken{}, err
 		}

@@ -131,7 +131,7 @@ func TestIntakeTokenSignUp(t *testing.T) {
 		}
 
 		secret, tok, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RolePatient, Teams: []string{"cardio"},
-			Providers: []id.UserID{doc}})
+			Providers: []id.UserID{doc}, Uses: 1, Lifetime: policy.DefaultIntakeLifetime})
 		must(t, err)
 		if !validity(t, ts, secret) || validity(t, ts, "nope-nope-nope") {
 			t.Fatal("validity endpoint wrong for a fresh and an unknown token")
@@ -153,7 +153,7 @@ func TestIntakeTokenSignUp(t *testing.T) {
 		wantRefused(t, "used-up token", status, body)
 
 		// n uses.
-		multi, _, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RoleNurse, Uses: 2})
+		multi, _, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RoleNurse, Uses: 2, Lifetime: policy.DefaultIntakeLifetime})
 		must(t, err)
 		for _, u := range []string{"nurse.a", "nurse.b"} {
 			if status, body := registerWithToken(t, ts, u, multi); status != http.StatusOK {
@@ -164,7 +164,7 @@ func TestIntakeTokenSignUp(t *testing.T) {
 		wantRefused(t, "third use of a two-use token", status, body)
 
 		// Expired.
-		short, _, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RolePatient, Lifetime: time.Millisecond})
+		short, _, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RolePatient, Uses: 1, Lifetime: time.Millisecond})
 		must(t, err)
 		time.Sleep(20 * time.Millisecond)
 		if validity(t, ts, short) {
@@ -174,7 +174,7 @@ func TestIntakeTokenSignUp(t *testing.T) {
 		wantRefused(t, "expired token", status, body)
 
 		// Revoked.
-		rev, revTok, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RolePatient})
+		rev, revTok, err := admin.CreateIntakeToken(ctx, policy.IntakeSpec{Role: policy.RolePatient, Uses: 1, Lifetime: time.Hour})
 		must(t, err)
 		must(t, admin.RevokeIntakeToken(ctx, revTok.ID))
 		if validity(t, ts, rev) {

@@ -57,17 +57,27 @@ var rosterColumns = map[string]bool{"localpart": true, "display_name": true, "ro
 // any order) and checks every row on its own and against the others.
 // validLocalpart says why a localpart cannot name an account.
 func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, error) {
+	rows, problems, _ := parseRoster(r, validLocalpart)
+	if len(problems) > 0 {
+		return nil, &RosterError{problems}
+	}
+	return rows, nil
+}
+
+// parseRoster is ParseRoster that also returns the rows it read when some
+// are invalid, so that they can be checked against the database in the
+// same pass; headerBad means the rows could not be read at all.
+func parseRoster(r io.Reader, validLocalpart func(string) error) (rows []RosterRow, problems []RosterProblem, headerBad bool) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = 0
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
-		return nil, &RosterError{[]RosterProblem{{1, "the file is empty; a header row is required"}}}
+		return nil, []RosterProblem{{1, "the file is empty; a header row is required"}}, true
 	}
 	if err != nil {
-		return nil, &RosterError{[]RosterProblem{{csvLine(err, 1), err.Error()}}}
+		return nil, []RosterProblem{{csvLine(err, 1), err.Error()}}, true
 	}
 	col := map[string]int{}
-	var problems []RosterProblem
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
 		switch {
@@ -85,7 +95,7 @@ func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, e
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &RosterError{problems}
+		return nil, problems, true
 	}
 	field := func(rec []string, name string) string {
 		if i := col[name]; i != 0 && i-1 < len(rec) {
@@ -93,7 +103,6 @@ func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, e
 		}
 		return ""
 	}
-	var rows []RosterRow
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -170,11 +179,73 @@ func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, e
 			seen[p] = true
 		}
 	}
-	if len(problems) > 0 {
-		sort.SliceStable(problems, func(i, j int) bool { return problems[i].Line < problems[j].Line })
-		return nil, &RosterError{problems}
+	sortProblems(problems)
+	return rows, problems, false
+}
+
+func sortProblems(ps []RosterProblem) {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
+}
+
+// queryRower is a *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// checkProviders checks the providers that patients' rows name and the
+// file does not list (those it lists, ParseRoster checks) against the
+// database: each must be an account of this server with the provider role.
+func (s *Service) checkProviders(ctx context.Context, q queryRower, serverName string, rows []RosterRow) ([]RosterProblem, error) {
+	inFile := map[string]bool{}
+	for _, row := range rows {
+		inFile[row.Localpart] = true
 	}
-	return rows, nil
+	var problems []RosterProblem
+	for _, row := range rows {
+		if row.Role != RolePatient {
+			continue
+		}
+		for _, p := range row.Providers {
+			if inFile[p] || p == "" {
+				continue
+			}
+			user := id.NewUserID(p, serverName)
+			var accounts int
+			var role sql.NullString
+			err := q.QueryRowContext(ctx, `SELECT COUNT(*), MAX(r.role) FROM users u LEFT JOIN clinic_roles r ON r.user_id = u.user_id
+				WHERE u.user_id = $1`, string(user)).Scan(&accounts, &role)
+			if err != nil {
+				return nil, fmt.Errorf("look up provider %s: %w", user, err)
+			}
+			switch {
+			case accounts == 0:
+				problems = append(problems, RosterProblem{row.Line, fmt.Sprintf("providers: %q is neither in the file nor an account here", p)})
+			case Role(role.String) != RoleProvider:
+				problems = append(problems, RosterProblem{row.Line, fmt.Sprintf("providers: %q is a %s, not a provider", p, orNone(Role(role.String)))})
+			}
+		}
+	}
+	return problems, nil
+}
+
+// ImportRosterFile reads a roster file and imports it (see ImportRoster)
+// as this admin. Every bad line is reported at once, whether the file
+// alone shows it or only the database does (a provider who is not one).
+func (a *Admin) ImportRosterFile(ctx context.Context, acc RosterAccounts, r io.Reader, opt RosterOptions) (RosterReport, error) {
+	rows, problems, headerBad := parseRoster(r, acc.ValidLocalpart)
+	if headerBad {
+		return RosterReport{}, &RosterError{problems}
+	}
+	if len(problems) > 0 {
+		more, err := a.s.checkProviders(ctx, a.s.db.Read, acc.ServerName(), rows)
+		if err != nil {
+			return RosterReport{}, err
+		}
+		problems = append(problems, more...)
+		sortProblems(problems)
+		return RosterReport{}, &RosterError{problems}
+	}
+	return a.ImportRoster(ctx, acc, rows, opt)
 }
 
 // col0 is a raw field (passwords keep their spaces).
@@ -330,7 +401,12 @@ func (im *rosterImport) run(ctx context.Context, rows []RosterRow, opt RosterOpt
 	tx, s := im.tx, im.s
 	changed := map[string]bool{}
 	created := map[string]bool{}
-	var problems []RosterProblem
+	// Providers from outside the file first, so that their problems come
+	// with every other one.
+	problems, err := s.checkProviders(ctx, tx, im.acc.ServerName(), rows)
+	if err != nil {
+		return err
+	}
 	// Accounts and roles first, so that providers named by patients in
 	// any row have their role when assignments are made.
 	for _, row := range rows {
@@ -383,6 +459,7 @@ func (im *rosterImport) run(ctx context.Context, rows []RosterRow, opt RosterOpt
 		}
 	}
 	if len(problems) > 0 {
+		sortProblems(problems)
 		return &RosterError{problems}
 	}
 	wantMember := map[[2]string]bool{}

@@ -124,7 +124,7 @@ func TestRosterBadRowChangesNothing(t *testing.T) {
 			{"patient as provider", "p.extra,Extra,patient,,p.novak,pw\n", "line 11: providers: \"p.novak\" is a patient"},
 			{"malformed localpart", "P Extra,Extra,patient,,,pw\n", "line 11: malformed localpart"},
 			{"duplicate localpart", "dr.okafor,Again,provider,,,pw\n", "line 11: duplicate localpart \"dr.okafor\" (first on line 2)"},
-			{"unknown provider", "p.extra,Extra,patient,,dr.nobody,pw\n", "line 11: providers: @dr.nobody:ward.test is not a provider"},
+			{"unknown provider", "p.extra,Extra,patient,,dr.nobody,pw\n", `line 11: providers: "dr.nobody" is neither in the file nor an account here`},
 		}
 		for _, tc := range cases {
 			_, err := importRoster(t, ts, exampleRoster(t)+tc.extra, policy.RosterOptions{})

@@ -40,13 +40,16 @@ type Service struct {
 	db  *db.DB
 	log *slog.Logger
 	now func() time.Time
+	// serverName is the domain of local users: the only ones the facts
+	// may name, since Ward does not federate.
+	serverName string
 	// Audit records every denial and admin action; nil: no audit.
 	Audit Auditor
 }
 
-// New returns the policy service.
-func New(d *db.DB, log *slog.Logger) *Service {
-	return &Service{db: d, log: log, now: time.Now}
+// New returns the policy service of the server serverName.
+func New(d *db.DB, log *slog.Logger, serverName string) *Service {
+	return &Service{db: d, log: log, now: time.Now, serverName: serverName}
 }
 
 // People loads the facts of the named users in one go. Server admins

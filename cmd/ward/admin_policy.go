@@ -15,7 +15,6 @@ import (
 
 	"ward/accounts"
 	"ward/internal/config"
-	"ward/internal/server"
 	"ward/policy"
 )
 
@@ -87,11 +86,7 @@ var adminCommands = []adminCommand{
 				return err
 			}
 			defer f.Close()
-			rows, err := policy.ParseRoster(f, e.accounts.ValidLocalpart)
-			if err != nil {
-				return err
-			}
-			rep, err := e.admin.ImportRoster(ctx, e.accounts, rows, policy.RosterOptions{DryRun: *dry, Prune: *prune, TokenLifetime: *expiry})
+			rep, err := e.admin.ImportRosterFile(ctx, e.accounts, f, policy.RosterOptions{DryRun: *dry, Prune: *prune, TokenLifetime: *expiry})
 			if err != nil {
 				return err
 			}
@@ -104,7 +99,7 @@ var adminCommands = []adminCommand{
 			if err := e.admin.SetRole(ctx, e.user(args[0]), policy.Role(args[1])); err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s is now a %s\n", e.user(args[0]), args[1])
+			fmt.Fprintf(e.stdout, "%s is now %s %s\n", e.user(args[0]), article(args[1]), args[1])
 			return nil
 		}
 	}},
@@ -233,6 +228,14 @@ var adminCommands = []adminCommand{
 	}},
 }
 
+// article is "a" or "an" before word (the roles: an admin, a nurse).
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiouAEIOU", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
 func done(e *adminEnv, err error, format string, args ...any) error {
 	if err != nil {
 		return err
@@ -279,7 +282,7 @@ func adminPolicy(ctx context.Context, args []string, getenv func(string) string,
 			return true, err
 		}
 		log := newLogger(cfg, stderr)
-		s, err := server.New(ctx, cfg, log)
+		s, err := openExisting(ctx, cfg, log, stderr)
 		if err != nil {
 			return true, err
 		}
@@ -288,7 +291,7 @@ func adminPolicy(ctx context.Context, args []string, getenv func(string) string,
 		if p == nil {
 			// The facts are kept even while the policy is off, for the day
 			// it is turned on.
-			p = policy.New(s.DB, log)
+			p = policy.New(s.DB, log, cfg.ServerName)
 		}
 		e := &adminEnv{policy: p, accounts: s.Accounts, admin: p.AdminAs(cliActor(getenv)), cfg: cfg, stdout: stdout}
 		return true, work(ctx, e, pos)

@@ -20,6 +20,7 @@ func TestAdminPolicyCommands(t *testing.T) {
 		env := sqliteEnv(t)
 		env["WARD_DATABASE"] = b.DSN
 		env["WARD_SERVER_NAME"] = "clinic.test"
+		migrated(t, env)
 		ctx := context.Background()
 		ward := func(args ...string) (string, error) {
 			t.Helper()
@@ -54,6 +55,28 @@ func TestAdminPolicyCommands(t *testing.T) {
 		}
 		mustRun("nothing changed: users: 0 created, 0 updated, 9 unchanged", "roster", "import", example)
 
+		// Every bad line at once: those the file shows and those only the
+		// database shows (a provider with no account, or who is a nurse).
+		bad2 := filepath.Join(t.TempDir(), "bad2.csv")
+		if err := os.WriteFile(bad2, []byte("localpart,role,providers\np.one,patient,ghost\np.two,patient,nurse.reyes\np.three,docter,\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"roster", "import", bad2}, {"roster", "import", "--dry-run", bad2}} {
+			_, err := ward(args...)
+			for _, want := range []string{"3 invalid rows", `line 2: providers: "ghost" is neither in the file nor an account here`,
+				`line 3: providers: "nurse.reyes" is a nurse, not a provider`, `line 4: unknown role "docter"`} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%v: %v\nwant %q", args, err, want)
+				}
+			}
+		}
+		// With the file's own mistake mended, the database's are still found.
+		if err := os.WriteFile(bad2, []byte("localpart,role,providers\np.one,patient,ghost\np.two,patient,nurse.reyes\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ward("roster", "import", bad2); err == nil || !strings.Contains(err.Error(), "2 invalid rows") {
+			t.Errorf("roster with only database problems: %v", err)
+		}
 		mustRun("is now a nurse", "role", "set", "frontdesk.kim", "nurse")
 		mustRun("@frontdesk.kim:clinic.test  nurse", "role", "list")
 		mustRun("care team oncology exists", "team", "create", "oncology")
@@ -72,6 +95,33 @@ func TestAdminPolicyCommands(t *testing.T) {
 		mustRun(tokID+"  valid", "token", "list")
 		mustRun("revoked intake token "+tokID, "token", "revoke", tokID)
 		mustRun(tokID+"  revoked", "token", "list")
+		mustRun("@frontdesk.kim:clinic.test is now an admin", "role", "set", "frontdesk.kim", "admin")
+		// Only accounts of this server: no role, team or assignment for a
+		// user without an account or of another server.
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"role", "set", "alice", "provider"}, "@alice:clinic.test has no account on this server"},
+			{[]string{"role", "set", "@x:other.org", "provider"}, "Ward does not federate"},
+			{[]string{"team", "add", "cardiology", "ghost", "--kind", "patient"}, "@ghost:clinic.test has no account"},
+			{[]string{"team", "add", "cardiology", "@x:other.org", "--kind", "patient"}, "Ward does not federate"},
+			{[]string{"assign", "dr.okafor", "ghost"}, "@ghost:clinic.test has no account"},
+			{[]string{"assign", "@x:other.org", "p.novak"}, "Ward does not federate"},
+			{[]string{"token", "create", "--role", "patient", "--provider", "@x:other.org"}, "Ward does not federate"},
+			// Uses and lifetime must be positive: 0 is not the default.
+			{[]string{"token", "create", "--role", "patient", "--uses", "0"}, "good for 1 to 10000 uses, not 0"},
+			{[]string{"token", "create", "--role", "patient", "--uses", "-2"}, "good for 1 to 10000 uses, not -2"},
+			{[]string{"token", "create", "--role", "patient", "--expires", "-1h"}, "lifetime must be positive, not -1h0m0s"},
+			{[]string{"token", "create", "--role", "patient", "--expires", "0s"}, "lifetime must be positive, not 0s"},
+		} {
+			if out, err := ward(tt.args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("ward admin %v: %v %q; want an error saying %q", tt.args, err, out, tt.want)
+			}
+		}
+		if out := mustRun("USER", "role", "list"); strings.Contains(out, "alice") || strings.Contains(out, "other.org") {
+			t.Fatalf("a role was stored for a refused user:\n%s", out)
+		}
 		if _, err := ward("team", "add", "oncology"); !errors.Is(err, errUsage) {
 			t.Fatalf("missing argument: %v", err)
 		}

@@ -38,6 +38,10 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlags("admin audit "+sub, stderr)
 	path := configFlag(fs)
 	var run func(ctx context.Context, s *server.Server, actor audit.Entry) error
+	// check, when set, checks the flags before the database is opened.
+	var check func() error
+	var f audit.Filter
+	var fm audit.Format
 	switch sub {
 	case "verify":
 		cp := fs.String("checkpoint", "", "a head printed earlier by `ward admin audit checkpoint` (`SEQ:HASH`): detects a truncated tail")
@@ -60,6 +64,12 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 			}
 			fmt.Fprintln(stdout, rep.String())
 			if err := s.Audit.RecordAlone(ctx, e); err != nil {
+				if !rep.OK {
+					// A trail broken at its head takes no entry; the
+					// finding is what counts.
+					fmt.Fprintln(stderr, "ward: this verify could not be recorded:", err)
+					return errBrokenTrail
+				}
 				return err
 			}
 			if !rep.OK {
@@ -78,29 +88,28 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 		}
 	case "export":
 		format := fs.String("format", "jsonl", "`jsonl` (JSON Lines) or csv")
-		var f audit.Filter
-		var since, until string
-		fs.StringVar(&f.User, "user", "", "only entries whose actor or target is this `user ID`")
-		fs.StringVar(&f.Room, "room", "", "only entries of this `room ID`")
-		fs.StringVar(&f.Action, "action", "", "only this `action` (or a prefix ending in *)")
-		outcome := fs.String("outcome", "", "only this `outcome` (allowed, denied, failed)")
-		fs.StringVar(&since, "since", "", "only entries at or after this `time`")
-		fs.StringVar(&until, "until", "", "only entries before this `time`")
-		fs.Int64Var(&f.After, "after", 0, "only entries after this sequence number")
-		limit := fs.Int("limit", 0, "at most this many entries (0: all)")
+		var p audit.FilterParams
+		fs.StringVar(&p.User, "user", "", "only entries whose actor or target is this `user ID`")
+		fs.StringVar(&p.Room, "room", "", "only entries of this `room ID`")
+		fs.StringVar(&p.Action, "action", "", "only this `action` (or a prefix ending in *)")
+		fs.StringVar(&p.Outcome, "outcome", "", "only this `outcome` (allowed, denied, failed)")
+		fs.StringVar(&p.Since, "since", "", "only entries at or after this `time`")
+		fs.StringVar(&p.Until, "until", "", "only entries before this `time`")
+		fs.StringVar(&p.From, "after", "", "only entries after this `sequence number`")
+		fs.StringVar(&p.Limit, "limit", "", "at most this `many` entries (default: all)")
 		out := fs.String("out", "", "write to this `file` instead of standard output")
+		check = func() error {
+			// The same checks as the HTTP API's, before anything is opened.
+			var err error
+			if fm, err = audit.ParseFormat(*format); err != nil {
+				return badUsage("ward admin audit export: --format: %v", err)
+			}
+			if f, err = audit.ParseFilter(p, time.Now()); err != nil {
+				return badUsage("ward admin audit export: %s", flagWords(err))
+			}
+			return nil
+		}
 		run = func(ctx context.Context, s *server.Server, e audit.Entry) error {
-			fm, err := audit.ParseFormat(*format)
-			if err != nil {
-				return err
-			}
-			f.Outcome = audit.Outcome(*outcome)
-			if f.Since, err = parseWhen(since); err != nil {
-				return err
-			}
-			if f.Until, err = parseWhen(until); err != nil {
-				return err
-			}
 			w := stdout
 			if *out != "" {
 				file, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -116,12 +125,11 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 			if err := s.Audit.RecordAlone(ctx, e); err != nil {
 				return err
 			}
-			if *limit > 0 {
+			if f.Limit > 0 {
 				x, err := audit.NewExporter(w, fm)
 				if err != nil {
 					return err
 				}
-				f.Limit = *limit
 				page, _, err := s.Audit.Query(ctx, f)
 				if err != nil {
 					return err
@@ -133,16 +141,23 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 				}
 				return x.Flush()
 			}
-			_, err = s.Audit.Export(ctx, w, fm, f)
+			_, err := s.Audit.Export(ctx, w, fm, f)
 			return err
 		}
 	case "truncate":
-		before := fs.String("before", "", "remove entries older than this `time` (RFC 3339, or a duration ago such as 720h)")
-		run = func(ctx context.Context, s *server.Server, e audit.Entry) error {
-			t, err := parseWhen(*before)
-			if err != nil || t.IsZero() {
-				return fmt.Errorf("--before is required: %w", errUsage)
+		before := fs.String("before", "", "remove entries older than this `time` (RFC 3339, or a duration ago such as 720h); required")
+		var t time.Time
+		check = func() error {
+			if *before == "" {
+				return badUsage("ward admin audit truncate: --before is required (an RFC 3339 time, or a duration ago such as 720h)")
 			}
+			var err error
+			if t, err = audit.ParseTime("--before", *before, time.Now()); err != nil {
+				return badUsage("ward admin audit truncate: %v", err)
+			}
+			return nil
+		}
+		run = func(ctx context.Context, s *server.Server, e audit.Entry) error {
 			ctx = audit.WithRequest(ctx, &audit.Request{User: e.ActorUser})
 			n, err := s.Audit.Truncate(ctx, t, "ward admin audit truncate")
 			if err != nil {
@@ -158,11 +173,16 @@ func adminAudit(ctx context.Context, args []string, getenv func(string) string, 
 	if help, err := parse(fs, rest); help || err != nil {
 		return true, err
 	}
+	if check != nil {
+		if err := check(); err != nil {
+			return true, err
+		}
+	}
 	cfg, err := loadConfig(*path, getenv)
 	if err != nil {
 		return true, err
 	}
-	s, err := server.New(ctx, cfg, newLogger(cfg, stderr))
+	s, err := openExisting(ctx, cfg, newLogger(cfg, stderr), stderr)
 	if err != nil {
 		return true, err
 	}
@@ -180,17 +200,16 @@ func auditCLIActor(getenv func(string) string) string {
 	return "ward admin (command line, " + who + ")"
 }
 
-// parseWhen reads an RFC 3339 time, or a duration meaning that long ago;
-// "" is the zero time.
-func parseWhen(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+// flagWords words a filter parameter's error with the command line's
+// flag name.
+func flagWords(err error) string {
+	var pe *audit.ParamError
+	if !errors.As(err, &pe) {
+		return err.Error()
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	name := pe.Param
+	if name == "from" {
+		name = "after"
 	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+	return "--" + name + " " + pe.Reason
 }

@@ -27,6 +27,7 @@ func TestAdminAuditCommands(t *testing.T) {
 		env := sqliteEnv(t)
 		env["WARD_DATABASE"] = b.DSN
 		env["WARD_SERVER_NAME"] = "clinic.test"
+		migrated(t, env)
 		env["USER"] = "operator"
 		ctx := context.Background()
 		ward := func(args ...string) (string, error) {
@@ -35,13 +36,38 @@ func TestAdminAuditCommands(t *testing.T) {
 			err := iv.run(ctx)
 			return iv.stdout.String(), err
 		}
+		// An empty trail's checkpoint is one verify takes.
+		out, err := ward("audit", "checkpoint")
+		if err != nil || strings.TrimSpace(out) != "0:" {
+			t.Fatalf("checkpoint of an empty trail: %v %q", err, out)
+		}
+		if out, err := ward("audit", "verify", "--checkpoint", strings.TrimSpace(out)); err != nil || !strings.Contains(out, "whole") {
+			t.Fatalf("verify --checkpoint 0: %v %q", err, out)
+		}
+		// Drop the verify's own entry, so that the trail starts afresh.
+		func() {
+			d, err := db.Open(ctx, b.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if err := d.Tx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM audit_log`); err != nil {
+					return err
+				}
+				_, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = 0, hash = ''`)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		for _, u := range []string{"ana", "ben"} {
 			if out, err := ward("user", "create", "--user", u); err != nil {
 				t.Fatalf("user create: %v %s", err, out)
 			}
 		}
 
-		out, err := ward("audit", "checkpoint")
+		out, err = ward("audit", "checkpoint")
 		cp := strings.TrimSpace(out)
 		if err != nil || !regexp.MustCompile(`^2:[0-9a-f]{64}$`).MatchString(cp) {
 			t.Fatalf("checkpoint: %v %q", err, out)
@@ -102,6 +128,35 @@ func TestAdminAuditCommands(t *testing.T) {
 		if _, err := ward("audit", "export", "--format", "xml"); err == nil {
 			t.Fatal("unknown format accepted")
 		}
+		// Bad flags are refused before anything is read, with the API's
+		// words, as a usage error (exit 2) that says what is wrong.
+		for _, tt := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"export", "--outcome", "nope"}, "--outcome must be allowed, denied or failed"},
+			{[]string{"export", "--limit", "-5"}, "--limit must be a positive number"},
+			{[]string{"export", "--limit", "0"}, "--limit must be a positive number"},
+			{[]string{"export", "--after", "x"}, "--after must be a sequence number"},
+			{[]string{"export", "--since", "yesterday"}, `--since must be an RFC 3339 time`},
+			{[]string{"export", "--format", "xml"}, "unknown export format"},
+			{[]string{"truncate"}, "--before is required"},
+			{[]string{"truncate", "--before", "garbage"}, `--before must be an RFC 3339 time, milliseconds or a duration ago such as 720h, not "garbage"`},
+		} {
+			out, err := ward(append([]string{"audit"}, tt.args...)...)
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) || out != "" {
+				t.Errorf("audit %v: %v %q; want a usage error saying %q", tt.args, err, out, tt.want)
+			}
+		}
+		// A cut-off in the future would remove everything: refused.
+		for _, future := range []string{"2099-01-01T00:00:00Z", "-1h"} {
+			if _, err := ward("audit", "truncate", "--before", future); err == nil || !strings.Contains(err.Error(), "in the future") {
+				t.Errorf("truncate --before %s: %v", future, err)
+			}
+		}
+		if out, err := ward("audit", "verify"); err != nil || !strings.Contains(out, "whole") {
+			t.Fatalf("after the refused truncations: %v %q", err, out)
+		}
 		if _, err := ward("audit", "shred"); !errors.Is(err, errUsage) {
 			t.Fatalf("unknown audit command: %v", err)
 		}
@@ -138,6 +193,23 @@ func TestAdminAuditCommands(t *testing.T) {
 		if out, err := ward("audit", "verify", "--checkpoint", kept); !errors.Is(err, errBrokenTrail) ||
 			!strings.Contains(out, "the kept checkpoint names entry "+last) {
 			t.Fatalf("cut tail with checkpoint: %v %q", err, out)
+		}
+		// Rows no Ward code writes are a broken chain too, not an
+		// internal error: the head row gone, a column of another type.
+		change(`DELETE FROM audit_head`)
+		if out, err := ward("audit", "verify"); !errors.Is(err, errBrokenTrail) ||
+			!strings.Contains(out, "BROKEN at the head row: the head row (audit_head) was removed") {
+			t.Fatalf("head row deleted: %v %q", err, out)
+		}
+		if _, err := ward("audit", "checkpoint"); err == nil || strings.Contains(err.Error(), "sql:") || !strings.Contains(err.Error(), "head row") {
+			t.Fatalf("checkpoint without a head row: %v", err)
+		}
+		if b.Name == "postgres" {
+			change(`ALTER TABLE audit_log ALTER COLUMN ts TYPE text USING ts::text`)
+		}
+		change(`UPDATE audit_log SET ts = 'soon' WHERE seq = 3`)
+		if out, err := ward("audit", "verify"); !errors.Is(err, errBrokenTrail) || !strings.Contains(out, `BROKEN at entry 3: entry 3 was altered (its ts column holds "soon"`) {
+			t.Fatalf("ts made text: %v %q", err, out)
 		}
 	})
 }

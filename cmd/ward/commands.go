@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"unicode/utf8"
@@ -287,7 +289,7 @@ func adminUserCreate(ctx context.Context, args []string, getenv func(string) str
 	if n := utf8.RuneCountInString(pw); n < minPasswordChars {
 		return fmt.Errorf("the password has %d characters: it needs at least %d", n, minPasswordChars)
 	}
-	s, err := server.New(ctx, cfg, newLogger(cfg, stderr))
+	s, err := openExisting(ctx, cfg, newLogger(cfg, stderr), stderr)
 	if err != nil {
 		return err
 	}
@@ -334,4 +336,48 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// openExisting opens the server for an admin command, on the database the
+// running server uses and never on a new one: a relative SQLite path
+// resolved from another folder, or a wrong --config, would otherwise make
+// and migrate an empty database that the server never sees, and the
+// command would report a success nobody benefits from. When the path is
+// relative, the file it resolved to is named on stderr.
+func openExisting(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) (*server.Server, error) {
+	const how = `admin commands work on the database of "ward serve" and never create one: ` +
+		`run them in the folder where "ward serve" runs, or give the same --config or WARD_DATABASE`
+	if path := db.SQLitePath(cfg.Database); path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			abs = path
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s: %s", abs, how)
+		} else if err != nil {
+			return nil, fmt.Errorf("database %s: %w", abs, err)
+		}
+		if !filepath.IsAbs(path) {
+			fmt.Fprintf(stderr, "ward: database %s\n", abs)
+		}
+	}
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, config.ScrubDSN(err, cfg.Database)
+	}
+	ok, err := d.HasSchema(ctx)
+	d.Close()
+	if err != nil {
+		return nil, config.ScrubDSN(err, cfg.Database)
+	}
+	if !ok {
+		name := config.RedactDSN(cfg.Database)
+		if path := db.SQLitePath(cfg.Database); path != "" {
+			if abs, err := filepath.Abs(path); err == nil {
+				name = abs
+			}
+		}
+		return nil, fmt.Errorf("the database %s holds no Ward data (no server has run on it): %s", name, how)
+	}
+	return server.New(ctx, cfg, log)
 }

@@ -12,16 +12,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"ward/internal/config"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage):
+		if err != errUsage {
+			fmt.Fprintln(os.Stderr, err)
+		}
 		os.Exit(2)
 	default:
 		fmt.Fprintln(os.Stderr, "ward:", err)
@@ -31,6 +37,18 @@ func main() {
 
 // errUsage means the command line was wrong; the usage has been printed.
 var errUsage = errors.New("usage")
+
+// usageError is a wrong command line with the reason to print; it exits
+// like errUsage (status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string        { return e.msg }
+func (e *usageError) Is(target error) bool { return target == errUsage }
+
+// badUsage is a usageError worded like fmt.Sprintf.
+func badUsage(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
 
 // version is set at build time: -ldflags "-X main.version=…".
 var version = "dev"
@@ -54,14 +72,25 @@ the first line.
 
 ` + adminPolicyUsage + "\n" + adminAuditUsage
 
-// run is the whole program. It reads the environment only through getenv
-// and standard input only through stdin.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// run is the whole program. It reads the environment only from environ
+// (KEY=value pairs) and standard input only through stdin.
+func run(ctx context.Context, args []string, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	getenv := func(k string) string { return vars[k] }
 	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve", "migrate", "admin":
+		warnUnknownEnv(environ, stderr)
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stdout, stderr)
@@ -78,5 +107,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	default:
 		fmt.Fprintf(stderr, "ward: unknown command %q\n\n%s", cmd, usage)
 		return errUsage
+	}
+}
+
+// warnUnknownEnv warns about WARD_* variables that set nothing: a
+// misspelt one would otherwise be ignored without a word. Only a warning:
+// the environment may hold variables meant for another version.
+func warnUnknownEnv(environ []string, stderr io.Writer) {
+	names, meant := config.UnknownEnv(environ)
+	for i, name := range names {
+		hint := ""
+		if meant[i] != "" {
+			hint = " (did you mean " + meant[i] + "?)"
+		}
+		fmt.Fprintf(stderr, "ward: warning: the environment variable %s sets no configuration key and is ignored%s\n", name, hint)
 	}
 }

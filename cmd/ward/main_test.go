@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"ward/internal/db"
 	"ward/internal/dbtest"
 )
 
@@ -45,8 +46,16 @@ type invocation struct {
 }
 
 func (iv *invocation) run(ctx context.Context) error {
-	getenv := func(k string) string { return iv.env[k] }
-	return run(ctx, iv.args, getenv, strings.NewReader(iv.stdin), &iv.stdout, &iv.stderr)
+	return run(ctx, iv.args, iv.environ(), strings.NewReader(iv.stdin), &iv.stdout, &iv.stderr)
+}
+
+// environ is iv.env as KEY=value pairs.
+func (iv *invocation) environ() []string {
+	var out []string
+	for k, v := range iv.env {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 // sqliteEnv is an environment that puts the database in a fresh folder.
@@ -57,6 +66,17 @@ func sqliteEnv(t *testing.T) map[string]string {
 		"WARD_DATA_DIR": dir,
 		"WARD_LISTEN":   "127.0.0.1:0",
 	}
+}
+
+// migrated sets up the database env names, as the first start of
+// `ward serve` would: admin commands never create one.
+func migrated(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	iv := &invocation{args: []string{"migrate"}, env: env}
+	if err := iv.run(context.Background()); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, iv.stderr.String())
+	}
+	return env
 }
 
 func TestCommandLine(t *testing.T) {
@@ -366,7 +386,7 @@ func TestServeAndStop(t *testing.T) {
 }
 
 func TestAdminUserCreate(t *testing.T) {
-	env := sqliteEnv(t)
+	env := migrated(t, sqliteEnv(t))
 	env["WARD_SERVER_NAME"] = "clinic.example"
 	iv := &invocation{args: []string{"admin", "user", "create", "--user", "alice", "--admin"}, env: env, stdin: "correct horse battery staple\n"}
 	if err := iv.run(context.Background()); err != nil {
@@ -423,7 +443,7 @@ func TestAdminListsSubcommands(t *testing.T) {
 // admin user create refuses a password shorter than 8 characters, from
 // the flag or from standard input, counting characters rather than bytes.
 func TestAdminUserCreateRefusesShortPasswords(t *testing.T) {
-	env := sqliteEnv(t)
+	env := migrated(t, sqliteEnv(t))
 	for _, tt := range []struct {
 		name, flag, stdin string
 		ok                bool
@@ -460,5 +480,99 @@ func TestReadLine(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("readLine(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// Admin commands never create a database: run from another folder (the
+// default path is relative) or with a wrong WARD_DATABASE they would make
+// an empty one that the running server never sees, and report success.
+// They name the database they looked for, and say where to run instead.
+func TestAdminNeverCreatesADatabase(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	roster := filepath.Join(dir, "roster.csv")
+	if err := os.WriteFile(roster, []byte("localpart,role,password\nalice,provider,a-long-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	commands := [][]string{
+		{"admin", "user", "create", "--user", "alice", "--password", "a-long-password"},
+		{"admin", "roster", "import", roster},
+		{"admin", "role", "set", "alice", "provider"},
+		{"admin", "role", "list"},
+		{"admin", "token", "create", "--role", "patient"},
+		{"admin", "audit", "verify"},
+		{"admin", "audit", "checkpoint"},
+		{"admin", "audit", "export"},
+		{"admin", "audit", "truncate", "--before", "720h"},
+	}
+	want := filepath.Join(wd, "ward-data", "ward.db")
+	for _, args := range commands {
+		iv := &invocation{args: args, env: map[string]string{}}
+		err := iv.run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "no database at "+want) || !strings.Contains(err.Error(), "WARD_DATABASE") {
+			t.Errorf("%v: err = %v, want it to name %s and say how to find the server's database", args, err, want)
+		}
+		if strings.Contains(iv.stdout.String(), "created") {
+			t.Errorf("%v: reports a change: %s", args, iv.stdout.String())
+		}
+		if _, err := os.Stat(filepath.Join(wd, "ward-data")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%v: made %s (%v)", args, filepath.Join(wd, "ward-data"), err)
+		}
+	}
+
+	// A database Ward never set up (an empty PostgreSQL database, an empty
+	// file) is refused too, and left as it was.
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		env := sqliteEnv(t)
+		env["WARD_DATABASE"] = b.DSN
+		if b.Name == "sqlite" {
+			if err := os.WriteFile(b.DSN, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		iv := &invocation{args: []string{"admin", "role", "set", "alice", "provider"}, env: env}
+		if err := iv.run(context.Background()); err == nil || !strings.Contains(err.Error(), "holds no Ward data") {
+			t.Fatalf("empty database: err = %v", err)
+		}
+		d, err := db.Open(context.Background(), b.DSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		if ok, err := d.HasSchema(context.Background()); err != nil || ok {
+			t.Fatalf("the admin command set up the database: %v %v", ok, err)
+		}
+	})
+
+	// Once the server has made it, the commands work on it, and a relative
+	// path is resolved and named on stderr.
+	if iv := (&invocation{args: []string{"migrate"}, env: map[string]string{}}); iv.run(context.Background()) != nil {
+		t.Fatalf("migrate: %s", iv.stderr.String())
+	}
+	iv := &invocation{args: commands[0], env: map[string]string{}}
+	if err := iv.run(context.Background()); err != nil {
+		t.Fatalf("user create on the server's database: %v", err)
+	}
+	if !strings.Contains(iv.stderr.String(), "database "+want) {
+		t.Errorf("stderr does not name the database:\n%s", iv.stderr.String())
+	}
+}
+
+// A mistyped WARD_* variable is warned about on stderr, not ignored
+// silently, and not an error either.
+func TestWarnsAboutUnknownEnvironmentVariables(t *testing.T) {
+	iv := &invocation{args: []string{"serve", "--print-config"}, env: map[string]string{"WARD_REGISTRATON": "open", "WARD_SERVER_NAME": "clinic.example"}}
+	if err := iv.run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := "WARD_REGISTRATON sets no configuration key and is ignored (did you mean WARD_REGISTRATION?)"; !strings.Contains(iv.stderr.String(), want) {
+		t.Fatalf("stderr lacks %q:\n%s", want, iv.stderr.String())
+	}
+	if strings.Contains(iv.stderr.String(), "WARD_SERVER_NAME") {
+		t.Fatalf("a known variable was warned about:\n%s", iv.stderr.String())
 	}
 }

@@ -67,10 +67,11 @@ func TestAdminUserCreatePasswordIsNotEchoed(t *testing.T) {
 	}()
 	env := sqliteEnv(t)
 	env["WARD_SERVER_NAME"] = "clinic.example"
+	migrated(t, env)
 	iv := &invocation{args: []string{"admin", "user", "create", "--user", "terry"}, env: env}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), iv.args, func(k string) string { return iv.env[k] }, tty, &iv.stdout, &iv.stderr)
+		done <- run(context.Background(), iv.args, iv.environ(), tty, &iv.stdout, &iv.stderr)
 	}()
 	// Type only once echo is off: typing earlier would show on any
 	// terminal. Without the fix echo never goes off.

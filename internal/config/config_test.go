@@ -490,3 +490,41 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// A value of the wrong type is worded for a person, with the key, what it
+// takes and what it got, never in the YAML library's Go terms.
+func TestWrongTypesAreWordedForPeople(t *testing.T) {
+	file := writeFile(t, "audit_retention: forever\npprof: 7\nrate_limit_burst: lots\nmax_upload_bytes: 1.5\nshutdown_timeout: 30\n")
+	_, err := config.Load(file, env(map[string]string{"WARD_URL_PREVIEWS": "maybe", "WARD_ACCESS_TOKEN_LIFETIME": "a day"}))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`audit_retention: line 1 of ` + file + `: want a duration such as 30s or 24h, got "forever"`,
+		`pprof: line 2 of ` + file + `: want true or false, got "7"`,
+		`rate_limit_burst: line 3 of ` + file + `: want a whole number, got "lots"`,
+		`max_upload_bytes: line 4 of ` + file + `: want a whole number, got "1.5"`,
+		`shutdown_timeout: line 5 of ` + file + `: want a duration such as 30s or 24h, got "30"`,
+		`WARD_URL_PREVIEWS: want true or false, got "maybe"`,
+		`WARD_ACCESS_TOKEN_LIFETIME: want a duration such as 30s or 24h, got "a day"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	for _, internal := range []string{"unmarshal", "!!", "time.Duration", "bool"} {
+		if strings.Contains(msg, internal) {
+			t.Errorf("error shows %q:\n%s", internal, msg)
+		}
+	}
+}
+
+// WARD_* variables that set no key are found, with the one meant.
+func TestUnknownEnv(t *testing.T) {
+	names, meant := config.UnknownEnv([]string{"WARD_REGISTRATON=open", "WARD_LISTEN=x", "WARD_CONFIG=f", "HOME=/",
+		"WARD_TEST_POSTGRES=x", "WARD_COLOUR=blue", "WARD_DATABASE=a=b"})
+	if strings.Join(names, ",") != "WARD_REGISTRATON,WARD_COLOUR" || strings.Join(meant, ",") != "WARD_REGISTRATION," {
+		t.Fatalf("UnknownEnv = %q, %q", names, meant)
+	}
+}

@@ -136,29 +136,47 @@ func decodeValue(field reflect.Value, n *yaml.Node) error {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if isDuration {
 			if tag != "!!str" && tag != "!!null" {
-				return fmt.Errorf("not a duration (like 30s or 5m): %s", n.Value)
+				return wrongType(field.Type(), n.Value)
 			}
 		} else if tag != "!!int" && tag != "!!null" {
-			return fmt.Errorf("not a whole number: %s", n.Value)
+			return wrongType(field.Type(), n.Value)
 		}
 	}
 	tmp := reflect.New(field.Type())
 	if err := n.Decode(tmp.Interface()); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) && len(te.Errors) > 0 {
-			msg := te.Errors[0]
-			if _, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(msg, "line ") {
-				msg = rest
-			}
-			return errors.New(msg)
-		}
-		return err
+		// YAML's own wording names Go types (!!str into time.Duration).
+		return wrongType(field.Type(), n.Value)
 	}
 	if err := checkNumber(tmp.Elem()); err != nil {
 		return err
 	}
 	field.Set(tmp.Elem())
 	return nil
+}
+
+// wrongType says what a key of type t takes, and what it got instead.
+func wrongType(t reflect.Type, got string) error {
+	return fmt.Errorf("want %s, got %q", wanted(t), got)
+}
+
+// wanted describes the values of a key of type t for a person.
+func wanted(t reflect.Type) string {
+	if t == durationType {
+		return "a duration such as 30s or 24h"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "text"
+	}
+	return "a " + t.String()
 }
 
 // checkNumber refuses NaN and the infinities: no setting means either.
@@ -214,7 +232,7 @@ func setFromString(v reflect.Value, raw string) error {
 	if v.Type() == durationType {
 		d, err := time.ParseDuration(raw)
 		if err != nil {
-			return fmt.Errorf("not a duration (like 30s or 5m): %q", raw)
+			return wrongType(v.Type(), raw)
 		}
 		v.SetInt(int64(d))
 		return nil
@@ -225,25 +243,25 @@ func setFromString(v reflect.Value, raw string) error {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(raw)
 		if err != nil {
-			return fmt.Errorf("not true or false: %q", raw)
+			return wrongType(v.Type(), raw)
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, err := strconv.ParseInt(raw, 10, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("not a whole number: %q", raw)
+			return wrongType(v.Type(), raw)
 		}
 		v.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, err := strconv.ParseUint(raw, 10, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("not a whole number >= 0: %q", raw)
+			return wrongType(v.Type(), raw)
 		}
 		v.SetUint(n)
 	case reflect.Float32, reflect.Float64:
 		n, err := strconv.ParseFloat(raw, v.Type().Bits())
 		if err != nil {
-			return fmt.Errorf("not a number: %q", raw)
+			return wrongType(v.Type(), raw)
 		}
 		if math.IsNaN(n) || math.IsInf(n, 0) {
 			return fmt.Errorf("must be a finite number, got %q", raw)
@@ -287,4 +305,55 @@ func (c Config) Print(w io.Writer) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// UnknownEnv lists the variables of environ (KEY=value pairs, as
+// os.Environ gives them) that start with WARD_ but set no configuration
+// key, such as a misspelt WARD_REGISTRATON, each with the variable it
+// probably meant ("" when none is close). WARD_CONFIG and the test
+// suite's WARD_TEST_* are not keys but are Ward's own.
+func UnknownEnv(environ []string) (names, meant []string) {
+	candidates := []string{EnvPrefix + "CONFIG"}
+	for _, k := range Keys() {
+		candidates = append(candidates, EnvName(k))
+	}
+	known := map[string]bool{}
+	for _, c := range candidates {
+		known[c] = true
+	}
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix) || known[name] || strings.HasPrefix(name, EnvPrefix+"TEST_") {
+			continue
+		}
+		best, bestD := "", 4 // suggest only names a few edits away
+		for _, k := range candidates {
+			if d := editDistance(name, k); d < bestD {
+				best, bestD = k, d
+			}
+		}
+		names, meant = append(names, name), append(meant, best)
+	}
+	return names, meant
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

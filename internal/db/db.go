@@ -60,6 +60,15 @@ func IsPostgres(dsn string) bool {
 		strings.Contains(dsn, "host=") || strings.Contains(dsn, "dbname=")
 }
 
+// SQLitePath is the file a SQLite database setting names, as written
+// (relative paths are relative to the current folder); "" for PostgreSQL.
+func SQLitePath(dsn string) string {
+	if IsPostgres(dsn) {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite://"), "file:")
+}
+
 // Open connects to dsn: a PostgreSQL URL or key/value DSN, or a path to a
 // SQLite file (created with its folder when missing).
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -102,8 +111,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		}
 		return &DB{Read: read, write: write, Dialect: Postgres}, nil
 	}
-	path := strings.TrimPrefix(dsn, "sqlite://")
-	path = strings.TrimPrefix(path, "file:")
+	path := SQLitePath(dsn)
 	if path == "" {
 		return nil, errors.New("database: empty SQLite path")
 	}

@@ -52,6 +52,26 @@ func Migrations(d Dialect) ([]Migration, error) {
 	return out, nil
 }
 
+// HasSchema reports whether any migration was ever applied: false for a
+// database Ward has not set up (an empty PostgreSQL database, say).
+func (db *DB) HasSchema(ctx context.Context) (bool, error) {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if db.Dialect == Postgres {
+		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'`
+	}
+	var n int
+	if err := db.Read.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for the schema: %w", err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return false, fmt.Errorf("look for the schema: %w", err)
+	}
+	return n > 0, nil
+}
+
 // Migrate applies every migration not yet recorded in schema_migrations,
 // each in its own transaction together with its record. It returns the
 // names applied.

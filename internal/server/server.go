@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.Accounts = accounts.New(d, cfg, n)
 	var gate rooms.Gate
 	if cfg.Policy == "on" {
-		s.Policy = policy.New(d, log)
+		s.Policy = policy.New(d, log, cfg.ServerName)
 		gate = s.Policy
 		s.Accounts.RegistrationTokens = s.Policy
 	} else {
