@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"ward/accounts"
 	"ward/audit"
 	"ward/internal/config"
 	"ward/internal/dbtest"
@@ -106,7 +107,7 @@ func TestAuditClinicDay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rows, err := policy.ParseRoster(f, ts.Server.Accounts.ValidLocalpart)
+		rows, err := policy.ParseRoster(f, ts.Server.Accounts.ValidLocalpart, accounts.CheckNewPassword)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)

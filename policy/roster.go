@@ -55,8 +55,10 @@ var rosterColumns = map[string]bool{"localpart": true, "display_name": true, "ro
 
 // ParseRoster reads a roster file (RFC 4180, UTF-8, header row, columns in
 // any order) and checks every row on its own and against the others.
-// validLocalpart says why a localpart cannot name an account.
-func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, error) {
+// validLocalpart says why a localpart cannot name an account, and
+// validPassword why a password cannot be an account's (accounts'
+// ValidLocalpart and CheckNewPassword: the rules of every other way in).
+func ParseRoster(r io.Reader, validLocalpart, validPassword func(string) error) ([]RosterRow, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = 0
 	header, err := cr.Read()
@@ -142,8 +144,10 @@ func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, e
 		if len(row.Providers) > 0 && row.Role.Valid() && row.Role != RolePatient {
 			bad("providers: only patients have assigned providers, not a %s", row.Role)
 		}
-		if len(row.Password) > 512 {
-			bad("the password is longer than 512 bytes")
+		if row.Password != "" {
+			if err := validPassword(row.Password); err != nil {
+				bad("password: %s", errText(err))
+			}
 		}
 	}
 	for _, row := range rows {

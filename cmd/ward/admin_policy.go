@@ -87,7 +87,7 @@ var adminCommands = []adminCommand{
 				return err
 			}
 			defer f.Close()
-			rows, err := policy.ParseRoster(f, e.accounts.ValidLocalpart)
+			rows, err := policy.ParseRoster(f, e.accounts.ValidLocalpart, accounts.CheckNewPassword)
 			if err != nil {
 				return err
 			}
