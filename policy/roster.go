@@ -212,7 +212,8 @@ type RosterAccounts interface {
 	ServerName() string
 	ValidLocalpart(localpart string) error
 	LookupAccountTx(ctx context.Context, tx *sql.Tx, localpart string) (exists, hasPassword bool, displayName string, err error)
-	CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string, admin bool) (id.UserID, error)
+	// CreateUserTx never makes a server admin, whatever the row's role.
+	CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string) (id.UserID, error)
 	SetDisplayNameTx(ctx context.Context, tx *sql.Tx, user id.UserID, name string) error
 }
 
@@ -344,7 +345,7 @@ func (im *rosterImport) run(ctx context.Context, rows []RosterRow, opt RosterOpt
 			return err
 		}
 		if !exists {
-			if _, err := im.acc.CreateUserTx(ctx, tx, row.Localpart, row.Password, row.DisplayName, row.Role == RoleAdmin); err != nil {
+			if _, err := im.acc.CreateUserTx(ctx, tx, row.Localpart, row.Password, row.DisplayName); err != nil {
 				problems = append(problems, RosterProblem{row.Line, "create account: " + errText(err)})
 				continue
 			}
