@@ -41,6 +41,9 @@ type API struct {
 	Push *push.Service
 	// Audit is the audit trail (admin endpoints read it and record to it).
 	Audit *audit.Recorder
+	// Profiles, when set, serves Go's runtime profiles under /debug/pprof/,
+	// to server admins only.
+	Profiles http.Handler
 	// Observe, when set, is told of every finished request (for metrics).
 	Observe func(route, method string, status int, seconds float64)
 }

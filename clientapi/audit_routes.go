@@ -20,7 +20,10 @@ func (a *API) auditRoutes(r *mux.Router) {
 }
 
 // serverAdmin wraps a handler for server admins only, whether or not the
-// clinic policy is on; a refusal is recorded.
+// clinic policy is on; a refusal is recorded (admin.refused). It is the one
+// gate of every admin-only surface: the audit trail's endpoints, the clinic
+// policy's admin API (admin), the Synapse admin API (synapseAdmin) and the
+// runtime profiles (Profiles).
 func (a *API) serverAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return a.auth(func(w http.ResponseWriter, r *http.Request) {
 		if !session(r).IsAdmin {
