@@ -19,6 +19,7 @@ import (
 	"ward/e2ee"
 	"ward/internal/config"
 	"ward/internal/jsoncheck"
+	"ward/internal/matrixid"
 	"ward/media"
 	"ward/policy"
 	"ward/push"
@@ -224,7 +225,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // pathUserID reads a user ID from a path variable, checking its form.
 func pathUserID(raw string) (id.UserID, error) {
 	uid := id.UserID(raw)
-	if _, _, err := uid.ParseAndValidateRelaxed(); err != nil {
+	if err := matrixid.CheckUserID(uid); err != nil {
 		return "", mautrix.MInvalidParam.WithMessage("Invalid user ID %q", raw)
 	}
 	return uid, nil

@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/db"
+	"ward/internal/matrixid"
 )
 
 // Limits on one request, so that a client cannot make the server do
@@ -317,7 +318,7 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 		Failures:        map[string]any{},
 	}
 	for user, devices := range req.DeviceKeys {
-		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(user); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
 		if !s.isLocal(user) {
@@ -486,7 +487,7 @@ func (s *Service) ClaimKeys(ctx context.Context, req ClaimRequest) (*ClaimRespon
 	// As /keys/query: a user ID that is not one is the request's fault,
 	// not a server's failure to answer.
 	for user := range req.OneTimeKeys {
-		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(user); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
 	}
