@@ -193,6 +193,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError turns err into a Matrix error response. Only RespError values
 // are shown to the client; anything else is logged and hidden.
+//
+// Which failures log at ERROR: only those that are the server's own fault —
+// an error that is not a Matrix error (a database failure, a bug; its cause
+// is hidden from the client) and, in the middleware, a panic. A Matrix
+// error is an answer the code chose: the client's mistake or a normal
+// condition, even with a 5xx status (504 M_NOT_YET_UPLOADED while an
+// asynchronous upload is pending, 501 for a feature that is off). Those
+// log at DEBUG, so that an operator's ERROR lines are all worth a look.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var re mautrix.RespError
 	if errors.As(err, &re) {
@@ -202,9 +210,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if re.Err == "" {
 			re.Err = re.ErrCode
 		}
-		if re.StatusCode >= 500 {
-			a.Log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()), "error", err)
-		}
+		a.Log.DebugContext(r.Context(), "request refused", "request_id", RequestID(r.Context()),
+			"status", re.StatusCode, "errcode", re.ErrCode)
 		re.Write(w)
 		return
 	}
