@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
 	"ward/audit"
@@ -20,13 +19,13 @@ func (s *Service) ChangePassword(ctx context.Context, sess Session, newPassword 
 	if newPassword == "" {
 		return errMissingParam.WithMessage("new_password is required")
 	}
-	if len(newPassword) > maxPasswordBytes {
-		return mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
+	if err := CheckNewPassword(newPassword); err != nil {
+		return err
 	}
 	if err := s.requirePassword(ctx, sess, auth, "password"); err != nil {
 		return err
 	}
-	hash, err := hashPassword(newPassword)
+	hash, err := hashNewPassword(newPassword)
 	if err != nil {
 		return err
 	}

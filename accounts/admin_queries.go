@@ -163,8 +163,10 @@ func (s *Service) AdminUpsertUser(ctx context.Context, user id.UserID, c UserCha
 	if perr != nil || !s.IsLocal(user) {
 		return false, mautrix.MInvalidParam.WithMessage("This endpoint can only be used with local users")
 	}
-	if c.Password != nil && len(*c.Password) > maxPasswordBytes {
-		return false, mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
+	if c.Password != nil && *c.Password != "" {
+		if err := CheckNewPassword(*c.Password); err != nil {
+			return false, err
+		}
 	}
 	if c.DisplayName != nil && len(*c.DisplayName) > maxDisplayNameBytes {
 		return false, mautrix.MInvalidParam.WithMessage("The display name is longer than %d bytes", maxDisplayNameBytes)
@@ -174,7 +176,7 @@ func (s *Service) AdminUpsertUser(ctx context.Context, user id.UserID, c UserCha
 	}
 	hash := ""
 	if c.Password != nil && *c.Password != "" {
-		if hash, err = hashPassword(*c.Password); err != nil {
+		if hash, err = hashNewPassword(*c.Password); err != nil {
 			return false, err
 		}
 	}
@@ -350,10 +352,7 @@ func (s *Service) AdminResetPassword(ctx context.Context, user id.UserID, passwo
 	if password == "" {
 		return errMissingParam.WithMessage("new_password is required")
 	}
-	if len(password) > maxPasswordBytes {
-		return mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
-	}
-	hash, err := hashPassword(password)
+	hash, err := hashNewPassword(password)
 	if err != nil {
 		return err
 	}

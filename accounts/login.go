@@ -115,8 +115,12 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	if err := s.validLocalpart(req.Username); err != nil {
 		return Credentials{}, err
 	}
-	if len(req.Password) > maxPasswordBytes {
-		return Credentials{}, mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
+	if req.Password != "" {
+		// Checked before any UIA stage, as the spec lists M_WEAK_PASSWORD
+		// among /register's 400 answers.
+		if err := CheckNewPassword(req.Password); err != nil {
+			return Credentials{}, err
+		}
 	}
 	if err := checkDevice(req.DeviceID, req.InitialDeviceDisplayName); err != nil {
 		return Credentials{}, err
@@ -301,6 +305,7 @@ func (s *Service) RegisterWithSharedSecret(ctx context.Context, req SharedSecret
 	if len(*req.Password) > maxPasswordBytes || strings.ContainsRune(*req.Password, 0) {
 		return Credentials{}, mautrix.MUnknown.WithStatus(400).WithMessage("Invalid password")
 	}
+
 	mac := hmac.New(sha1.New, []byte(secret))
 	mac.Write([]byte(*req.Nonce))
 	mac.Write([]byte{0})
@@ -320,6 +325,9 @@ func (s *Service) RegisterWithSharedSecret(ctx context.Context, req SharedSecret
 	got, err := hex.DecodeString(strings.ToLower(req.MAC))
 	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
 		return Credentials{}, mautrix.MForbidden.WithMessage("HMAC incorrect")
+	}
+	if err := CheckNewPassword(*req.Password); err != nil {
+		return Credentials{}, err
 	}
 	var c Credentials
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"maunium.net/go/mautrix"
 )
 
 // Argon2id parameters: OWASP's minimum recommendation (19 MiB, 2 passes,
@@ -25,6 +27,41 @@ const (
 
 // maxPasswordBytes bounds the work an attacker can make us hash.
 const maxPasswordBytes = 512
+
+// MinPasswordChars is the shortest password any account may be given,
+// counted in characters (not bytes), whichever way it is set: registration,
+// a password change, the admin APIs, shared-secret registration, a roster
+// import or the command line.
+const MinPasswordChars = 8
+
+// CheckNewPassword says why password may not become an account's password,
+// or nil: shorter than MinPasswordChars is 400 M_WEAK_PASSWORD (the error
+// the spec lists for POST /register and POST /account/password); longer
+// than maxPasswordBytes or holding NUL is 400 M_INVALID_PARAM. Every path
+// that sets a password goes through it (hashNewPassword).
+func CheckNewPassword(password string) error {
+	if n := utf8.RuneCountInString(password); n < MinPasswordChars {
+		return errWeakPassword.WithMessage("The password has %d characters: it needs at least %d", n, MinPasswordChars)
+	}
+	if len(password) > maxPasswordBytes {
+		return mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
+	}
+	if strings.ContainsRune(password, 0) {
+		return mautrix.MInvalidParam.WithMessage("The password must not contain NUL characters")
+	}
+	return nil
+}
+
+// errWeakPassword is the spec's M_WEAK_PASSWORD (mautrix has no constant).
+var errWeakPassword = mautrix.RespError{ErrCode: "M_WEAK_PASSWORD", StatusCode: 400}
+
+// hashNewPassword checks a password that is about to be set and hashes it.
+func hashNewPassword(password string) (string, error) {
+	if err := CheckNewPassword(password); err != nil {
+		return "", err
+	}
+	return hashPassword(password)
+}
 
 // hashPassword returns the PHC string of password:
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.

@@ -111,7 +111,7 @@ func (s *Service) registerWithToken(ctx context.Context, req RegisterRequest, ch
 		var uid id.UserID
 		switch {
 		case found && bound == req.Username && u.passwordHash == "" && !u.deactivated:
-			hash, err := hashPassword(req.Password)
+			hash, err := hashNewPassword(req.Password)
 			if err != nil {
 				return err
 			}

@@ -16,10 +16,15 @@ import (
 // ValidLocalpart reports why localpart cannot name a local account, or nil.
 func (s *Service) ValidLocalpart(localpart string) error { return s.validLocalpart(localpart) }
 
+// ValidPassword says why a password cannot be an account's (CheckNewPassword).
+func (s *Service) ValidPassword(password string) error { return CheckNewPassword(password) }
+
 // CreateUserTx is CreateUser inside tx, with a display name ("" keeps the
-// localpart).
-func (s *Service) CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string, admin bool) (id.UserID, error) {
-	uid, err := s.createUser(ctx, tx, localpart, password, admin)
+// localpart). The account is never a server admin: the clinic role admin
+// does not make one (README: Clinic policy); only `ward admin user create
+// --admin` and the Synapse admin API do.
+func (s *Service) CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string) (id.UserID, error) {
+	uid, err := s.createUser(ctx, tx, localpart, password, false)
 	if err != nil || displayName == "" {
 		return uid, err
 	}

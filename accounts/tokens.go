@@ -217,8 +217,13 @@ func revokeRefresh(ctx context.Context, tx *sql.Tx, refreshHash string) error {
 //
 // Spec: client-server-api "Refreshing access tokens", POST /refresh.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (Credentials, error) {
+	if refreshToken == "" {
+		// A missing token is the request's fault (400), not an unknown
+		// one (401, which tells the client its session is over).
+		return Credentials{}, errMissingParam.WithMessage("refresh_token is required")
+	}
 	bad := mautrix.MUnknownToken.WithMessage("Unknown refresh token")
-	if refreshToken == "" || len(refreshToken) > 256 {
+	if len(refreshToken) > 256 {
 		return Credentials{}, bad
 	}
 	h := hashToken(refreshToken)

@@ -57,13 +57,10 @@ func (s *Service) createUser(ctx context.Context, tx *sql.Tx, localpart, passwor
 	if err := s.validLocalpart(localpart); err != nil {
 		return "", err
 	}
-	if len(password) > maxPasswordBytes {
-		return "", mautrix.MInvalidParam.WithMessage("The password is longer than %d bytes", maxPasswordBytes)
-	}
 	hash := ""
 	if password != "" {
 		var err error
-		if hash, err = hashPassword(password); err != nil {
+		if hash, err = hashNewPassword(password); err != nil {
 			return "", err
 		}
 	}

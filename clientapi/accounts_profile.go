@@ -100,14 +100,12 @@ func (a *API) handleSetDisplayName(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var req struct {
-		DisplayName string `json:"displayname"`
-	}
-	if err := readJSON(r, &req); err != nil {
+	name, err := readProfileField(r, "displayname")
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.Accounts.SetDisplayName(r.Context(), session(r), uid, req.DisplayName); err != nil {
+	if err := a.Accounts.SetDisplayName(r.Context(), session(r), uid, name); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -123,19 +121,39 @@ func (a *API) handleSetAvatarURL(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	var req struct {
-		AvatarURL string `json:"avatar_url"`
-	}
-	if err := readJSON(r, &req); err != nil {
+	avatar, err := readProfileField(r, "avatar_url")
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if err := a.Accounts.SetAvatarURL(r.Context(), session(r), uid, req.AvatarURL); err != nil {
+	if err := a.Accounts.SetAvatarURL(r.Context(), session(r), uid, avatar); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	a.profileChanged(r, uid)
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// readProfileField reads the body of PUT /profile/{userId}/{keyName}: an
+// object whose key property is a string ("" clears the field). A body
+// without the property is 400 M_MISSING_PARAM, as the spec (v1.19,
+// "Profiles") says, rather than a request to clear the field; a null or
+// non-string value is 400 M_INVALID_PARAM (the spec lets servers reject
+// null, which clients are told to express with DELETE).
+func readProfileField(r *http.Request, key string) (string, error) {
+	var body map[string]json.RawMessage
+	if err := readJSON(r, &body); err != nil {
+		return "", err
+	}
+	raw, ok := body[key]
+	if !ok {
+		return "", errMissingParam(key)
+	}
+	var v *string
+	if err := json.Unmarshal(raw, &v); err != nil || v == nil {
+		return "", mautrix.MInvalidParam.WithMessage("%s must be a string", key)
+	}
+	return *v, nil
 }
 
 // profileChanged tells the rooms package (when hooked) so that member

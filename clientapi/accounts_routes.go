@@ -23,6 +23,11 @@ func (a *API) accountRoutes(r *mux.Router) {
 	r.HandleFunc("/register/available", a.limited(a.handleRegisterAvailable)).Methods(get)
 
 	r.HandleFunc("/account/whoami", a.auth(a.handleWhoami)).Methods(get)
+	// The spec's whois (client-server-api "Server administration"): the
+	// Synapse admin API's answer, which has the spec's shape, for server
+	// admins about anyone and for users about themselves; audited as
+	// admin.user.whois like the Synapse endpoint.
+	r.HandleFunc("/admin/whois/{userId}", a.selfOrServerAdmin(a.recordedAdminCall("user.whois", a.handleWhois))).Methods(get)
 	r.HandleFunc("/account/password", a.auth(a.handleChangePassword)).Methods(post)
 	r.HandleFunc("/account/deactivate", a.auth(a.handleDeactivate)).Methods(post)
 

@@ -19,6 +19,7 @@ import (
 	"ward/e2ee"
 	"ward/internal/config"
 	"ward/internal/jsoncheck"
+	"ward/internal/matrixid"
 	"ward/media"
 	"ward/policy"
 	"ward/push"
@@ -41,6 +42,9 @@ type API struct {
 	Push *push.Service
 	// Audit is the audit trail (admin endpoints read it and record to it).
 	Audit *audit.Recorder
+	// Profiles, when set, serves Go's runtime profiles under /debug/pprof/,
+	// to server admins only.
+	Profiles http.Handler
 	// Observe, when set, is told of every finished request (for metrics).
 	Observe func(route, method string, status int, seconds float64)
 }
@@ -189,6 +193,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError turns err into a Matrix error response. Only RespError values
 // are shown to the client; anything else is logged and hidden.
+//
+// Which failures log at ERROR: only those that are the server's own fault —
+// an error that is not a Matrix error (a database failure, a bug; its cause
+// is hidden from the client) and, in the middleware, a panic. A Matrix
+// error is an answer the code chose: the client's mistake or a normal
+// condition, even with a 5xx status (504 M_NOT_YET_UPLOADED while an
+// asynchronous upload is pending, 501 for a feature that is off). Those
+// log at DEBUG, so that an operator's ERROR lines are all worth a look.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var re mautrix.RespError
 	if errors.As(err, &re) {
@@ -198,9 +210,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		if re.Err == "" {
 			re.Err = re.ErrCode
 		}
-		if re.StatusCode >= 500 {
-			a.Log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()), "error", err)
-		}
+		a.Log.DebugContext(r.Context(), "request refused", "request_id", RequestID(r.Context()),
+			"status", re.StatusCode, "errcode", re.ErrCode)
 		re.Write(w)
 		return
 	}
@@ -221,7 +232,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // pathUserID reads a user ID from a path variable, checking its form.
 func pathUserID(raw string) (id.UserID, error) {
 	uid := id.UserID(raw)
-	if _, _, err := uid.ParseAndValidateRelaxed(); err != nil {
+	if err := matrixid.CheckUserID(uid); err != nil {
 		return "", mautrix.MInvalidParam.WithMessage("Invalid user ID %q", raw)
 	}
 	return uid, nil

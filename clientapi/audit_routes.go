@@ -20,21 +20,47 @@ func (a *API) auditRoutes(r *mux.Router) {
 }
 
 // serverAdmin wraps a handler for server admins only, whether or not the
-// clinic policy is on; a refusal is recorded.
+// clinic policy is on; a refusal is recorded (admin.refused). It is the one
+// gate of every admin-only surface: the audit trail's endpoints, the clinic
+// policy's admin API (admin), the Synapse admin API (synapseAdmin) and the
+// runtime profiles (Profiles).
 func (a *API) serverAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return a.auth(func(w http.ResponseWriter, r *http.Request) {
 		if !session(r).IsAdmin {
-			route := ""
-			if cr := mux.CurrentRoute(r); cr != nil {
-				route, _ = cr.GetPathTemplate()
-			}
-			_ = a.Audit.RecordAlone(r.Context(), audit.Entry{Action: audit.ActionAdminPrefix + "refused", Outcome: audit.Denied,
-				Reason: "not a server admin", Detail: map[string]string{"endpoint": r.Method + " " + route}})
-			a.writeError(w, r, mautrix.MForbidden.WithMessage("This endpoint is for server admins only"))
+			a.refuseNonAdmin(w, r, "not a server admin", "This endpoint is for server admins only")
 			return
 		}
 		h(w, r)
 	})
+}
+
+// selfOrServerAdmin wraps a handler about the user in the {userId} path
+// variable that a server admin may call for anyone and a user for
+// themself (spec: GET /admin/whois/{userId}, "may be restricted to only be
+// called by the user being looked up, or by a server admin"). Anyone else
+// is refused, and recorded, before the user is looked up, so that the
+// answer does not tell who exists.
+func (a *API) selfOrServerAdmin(h http.HandlerFunc) http.HandlerFunc {
+	return a.auth(func(w http.ResponseWriter, r *http.Request) {
+		s := session(r)
+		if !s.IsAdmin && mux.Vars(r)["userId"] != string(s.UserID) {
+			a.refuseNonAdmin(w, r, "not a server admin nor the user", "Only server admins may look up other users")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// refuseNonAdmin records a refused attempt at an admin-only surface
+// (admin.refused) and answers 403 M_FORBIDDEN.
+func (a *API) refuseNonAdmin(w http.ResponseWriter, r *http.Request, reason, message string) {
+	route := ""
+	if cr := mux.CurrentRoute(r); cr != nil {
+		route, _ = cr.GetPathTemplate()
+	}
+	_ = a.Audit.RecordAlone(r.Context(), audit.Entry{Action: audit.ActionAdminPrefix + "refused", Outcome: audit.Denied,
+		Reason: reason, Detail: map[string]string{"endpoint": r.Method + " " + route}})
+	a.writeError(w, r, mautrix.MForbidden.WithMessage("%s", message))
 }
 
 // auditFilter reads the query parameters user, room, action, outcome,

@@ -38,13 +38,10 @@ func (a *API) policyAdminRoutes(r *mux.Router) {
 	ad.HandleFunc("/intake_tokens/{tokenId}", a.admin(a.handleAdminRevokeIntakeToken)).Methods(del)
 }
 
-// admin wraps a handler for server admins only, with the clinic policy on.
+// admin wraps a handler for server admins only (serverAdmin, which records
+// a refusal), with the clinic policy on.
 func (a *API) admin(h http.HandlerFunc) http.HandlerFunc {
-	return a.auth(func(w http.ResponseWriter, r *http.Request) {
-		if !session(r).IsAdmin {
-			a.writeError(w, r, mautrix.MForbidden.WithMessage("This endpoint is for server admins only"))
-			return
-		}
+	return a.serverAdmin(func(w http.ResponseWriter, r *http.Request) {
 		if a.Policy == nil {
 			a.writeError(w, r, mautrix.MUnrecognized.WithStatus(http.StatusNotFound).WithMessage("The clinic policy is switched off"))
 			return

@@ -67,6 +67,9 @@ func (a *API) Handler() http.Handler {
 		_, _ = w.Write([]byte("OK"))
 	}).Methods(http.MethodGet, http.MethodHead)
 
+	if a.Profiles != nil {
+		r.PathPrefix("/debug/pprof/").Handler(a.serverAdmin(a.Profiles.ServeHTTP))
+	}
 	a.mediaRoutes(r) // before the /_matrix/client subrouter, which would shadow /v1/media
 	a.auditRoutes(r) // before the /_ward/admin/v1 subrouter, which would shadow it
 	// Also the registration-token validity check under /_matrix/client/v1.

@@ -34,7 +34,7 @@ func (a *API) synapseAdminAPIRoutes(r *mux.Router) {
 	route(put, v2+"/users/{userId}", "user.upsert", a.handleSynapsePutUser)
 	route(post, v1+"/deactivate/{userId}", "user.deactivate", a.handleSynapseDeactivate)
 	route(post, v1+"/reset_password/{userId}", "user.reset_password", a.handleSynapseResetPassword)
-	route(get, v1+"/whois/{userId}", "user.whois", a.handleSynapseWhois)
+	route(get, v1+"/whois/{userId}", "user.whois", a.handleWhois)
 	route(get, v1+"/users/{userId}/joined_rooms", "user.joined_rooms", a.handleSynapseJoinedRooms)
 	route(get, v2+"/users/{userId}/devices", "devices.list", a.handleSynapseDevices)
 	route(post, v2+"/users/{userId}/delete_devices", "devices.delete", a.handleSynapseDeleteDevices)
@@ -75,7 +75,15 @@ func (b *bufferedResponse) WriteHeader(status int) {
 // recorded by serverAdmin), and the call is recorded as admin.<action> with
 // its outcome before the answer leaves.
 func (a *API) synapseAdmin(action string, h http.HandlerFunc) http.HandlerFunc {
-	return a.serverAdmin(func(w http.ResponseWriter, r *http.Request) {
+	return a.serverAdmin(a.recordedAdminCall(action, h))
+}
+
+// recordedAdminCall records an admin call as admin.<action>, with the
+// endpoint, the target and the status (outcome failed and the error code
+// when it was refused), before the answer leaves: nothing is handed out
+// unrecorded.
+func (a *API) recordedAdminCall(action string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		buf := &bufferedResponse{header: http.Header{}}
 		h(buf, r)
 		if buf.status == 0 {
@@ -107,7 +115,7 @@ func (a *API) synapseAdmin(action string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		w.WriteHeader(buf.status)
 		_, _ = w.Write(buf.body.Bytes())
-	})
+	}
 }
 
 // handleSynapseServerVersion answers GET /_synapse/admin/v1/server_version.

@@ -215,9 +215,11 @@ func (a *API) handleSynapseResetPassword(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusOK, map[string]any{})
 }
 
-// handleSynapseWhois answers GET /_synapse/admin/v1/whois/{userId}: each
-// device with where and how it was last seen.
-func (a *API) handleSynapseWhois(w http.ResponseWriter, r *http.Request) {
+// handleWhois answers GET /_synapse/admin/v1/whois/{userId} and the spec's
+// GET /_matrix/client/v3/admin/whois/{userId} (client-server-api "Server
+// administration"; Synapse's answer has its shape): each device with where
+// and how it was last seen.
+func (a *API) handleWhois(w http.ResponseWriter, r *http.Request) {
 	uid, err := a.synapseLocalUser(r)
 	if err != nil {
 		a.writeError(w, r, err)

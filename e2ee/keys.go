@@ -13,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/db"
+	"ward/internal/matrixid"
 )
 
 // Limits on one request, so that a client cannot make the server do
@@ -343,7 +344,7 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 	}
 	users := make([]id.UserID, 0, len(req.DeviceKeys))
 	for user := range req.DeviceKeys {
-		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(user); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
 		if s.isLocal(user) {
@@ -533,7 +534,7 @@ func (s *Service) ClaimKeys(ctx context.Context, caller id.UserID, req ClaimRequ
 	// not a server's failure to answer.
 	users := make([]id.UserID, 0, len(req.OneTimeKeys))
 	for user := range req.OneTimeKeys {
-		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(user); err != nil {
 			return nil, mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
 		if s.isLocal(user) {

@@ -10,6 +10,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/db"
+	"ward/internal/matrixid"
 	"ward/internal/stream"
 )
 
@@ -34,7 +35,7 @@ func (s *Service) SendToDevice(ctx context.Context, sender id.UserID, senderDevi
 	}
 	n := 0
 	for user, devs := range messages {
-		if _, _, err := user.ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(user); err != nil {
 			return mautrix.MInvalidParam.WithMessage("Invalid user ID %q", user)
 		}
 		for _, c := range devs {

@@ -15,8 +15,13 @@ const (
 	RoleProvider Role = "provider"
 	RoleNurse    Role = "nurse" // also care coordinators
 	RoleStaff    Role = "staff" // office staff: scheduling only
-	RoleAdmin    Role = "admin"
-	RoleBot      Role = "bot"
+	// RoleAdmin is the clinic's administrator in the policy's decisions.
+	// It never makes a server admin (accounts' is_admin, which opens the
+	// admin APIs and the audit trail): that comes only from `ward admin
+	// user create --admin` or the Synapse admin API's "admin": true. The
+	// reverse holds: a server admin without a clinic role counts as admin.
+	RoleAdmin Role = "admin"
+	RoleBot   Role = "bot"
 )
 
 // Roles lists every role, for validation and tests.

@@ -55,9 +55,11 @@ var rosterColumns = map[string]bool{"localpart": true, "display_name": true, "ro
 
 // ParseRoster reads a roster file (RFC 4180, UTF-8, header row, columns in
 // any order) and checks every row on its own and against the others.
-// validLocalpart says why a localpart cannot name an account.
-func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, error) {
-	rows, problems, _ := parseRoster(r, validLocalpart)
+// validLocalpart says why a localpart cannot name an account, and
+// validPassword why a password cannot be an account's (accounts'
+// ValidLocalpart and CheckNewPassword: the rules of every other way in).
+func ParseRoster(r io.Reader, validLocalpart, validPassword func(string) error) ([]RosterRow, error) {
+	rows, problems, _ := parseRoster(r, validLocalpart, validPassword)
 	if len(problems) > 0 {
 		return nil, &RosterError{problems}
 	}
@@ -67,7 +69,7 @@ func ParseRoster(r io.Reader, validLocalpart func(string) error) ([]RosterRow, e
 // parseRoster is ParseRoster that also returns the rows it read when some
 // are invalid, so that they can be checked against the database in the
 // same pass; headerBad means the rows could not be read at all.
-func parseRoster(r io.Reader, validLocalpart func(string) error) (rows []RosterRow, problems []RosterProblem, headerBad bool) {
+func parseRoster(r io.Reader, validLocalpart, validPassword func(string) error) (rows []RosterRow, problems []RosterProblem, headerBad bool) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = 0
 	header, err := cr.Read()
@@ -151,8 +153,10 @@ func parseRoster(r io.Reader, validLocalpart func(string) error) (rows []RosterR
 		if len(row.Providers) > 0 && row.Role.Valid() && row.Role != RolePatient {
 			bad("providers: only patients have assigned providers, not a %s", row.Role)
 		}
-		if len(row.Password) > 512 {
-			bad("the password is longer than 512 bytes")
+		if row.Password != "" {
+			if err := validPassword(row.Password); err != nil {
+				bad("password: %s", errText(err))
+			}
 		}
 	}
 	for _, row := range rows {
@@ -232,7 +236,7 @@ func (s *Service) checkProviders(ctx context.Context, q queryRower, serverName s
 // as this admin. Every bad line is reported at once, whether the file
 // alone shows it or only the database does (a provider who is not one).
 func (a *Admin) ImportRosterFile(ctx context.Context, acc RosterAccounts, r io.Reader, opt RosterOptions) (RosterReport, error) {
-	rows, problems, headerBad := parseRoster(r, acc.ValidLocalpart)
+	rows, problems, headerBad := parseRoster(r, acc.ValidLocalpart, acc.ValidPassword)
 	if headerBad {
 		return RosterReport{}, &RosterError{problems}
 	}
@@ -278,8 +282,11 @@ func errText(err error) string {
 type RosterAccounts interface {
 	ServerName() string
 	ValidLocalpart(localpart string) error
+	// ValidPassword says why a password cannot be an account's.
+	ValidPassword(password string) error
 	LookupAccountTx(ctx context.Context, tx *sql.Tx, localpart string) (exists, hasPassword bool, displayName string, err error)
-	CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string, admin bool) (id.UserID, error)
+	// CreateUserTx never makes a server admin, whatever the row's role.
+	CreateUserTx(ctx context.Context, tx *sql.Tx, localpart, password, displayName string) (id.UserID, error)
 	SetDisplayNameTx(ctx context.Context, tx *sql.Tx, user id.UserID, name string) error
 }
 
@@ -416,7 +423,7 @@ func (im *rosterImport) run(ctx context.Context, rows []RosterRow, opt RosterOpt
 			return err
 		}
 		if !exists {
-			if _, err := im.acc.CreateUserTx(ctx, tx, row.Localpart, row.Password, row.DisplayName, row.Role == RoleAdmin); err != nil {
+			if _, err := im.acc.CreateUserTx(ctx, tx, row.Localpart, row.Password, row.DisplayName); err != nil {
 				problems = append(problems, RosterProblem{row.Line, "create account: " + errText(err)})
 				continue
 			}

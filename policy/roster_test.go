@@ -3,6 +3,7 @@ package policy_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"ward/accounts"
 	"ward/internal/config"
 	"ward/internal/dbtest"
 	"ward/internal/server/servertest"
@@ -22,7 +24,7 @@ import (
 // database as the command line would.
 func importRoster(t *testing.T, ts *servertest.TS, csv string, opt policy.RosterOptions) (policy.RosterReport, error) {
 	t.Helper()
-	rows, err := policy.ParseRoster(strings.NewReader(csv), ts.Server.Accounts.ValidLocalpart)
+	rows, err := policy.ParseRoster(strings.NewReader(csv), ts.Server.Accounts.ValidLocalpart, accounts.CheckNewPassword)
 	if err != nil {
 		return policy.RosterReport{}, err
 	}
@@ -119,12 +121,15 @@ func TestRosterBadRowChangesNothing(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
 		ts := servertest.Start(t, b, func(c *config.Config) { c.Policy = "on" })
 		cases := []struct{ name, extra, want string }{
-			{"unknown role", "p.extra,Extra,docter,,,pw\n", "line 11: unknown role"},
-			{"provider is not a provider", "p.extra,Extra,patient,,nurse.reyes,pw\n", "line 11: providers: \"nurse.reyes\" is a nurse"},
-			{"patient as provider", "p.extra,Extra,patient,,p.novak,pw\n", "line 11: providers: \"p.novak\" is a patient"},
-			{"malformed localpart", "P Extra,Extra,patient,,,pw\n", "line 11: malformed localpart"},
-			{"duplicate localpart", "dr.okafor,Again,provider,,,pw\n", "line 11: duplicate localpart \"dr.okafor\" (first on line 2)"},
-			{"unknown provider", "p.extra,Extra,patient,,dr.nobody,pw\n", `line 11: providers: "dr.nobody" is neither in the file nor an account here`},
+			{"unknown role", "p.extra,Extra,docter,,,a long password\n", "line 11: unknown role"},
+			{"provider is not a provider", "p.extra,Extra,patient,,nurse.reyes,a long password\n", "line 11: providers: \"nurse.reyes\" is a nurse"},
+			{"patient as provider", "p.extra,Extra,patient,,p.novak,a long password\n", "line 11: providers: \"p.novak\" is a patient"},
+			{"malformed localpart", "P Extra,Extra,patient,,,a long password\n", "line 11: malformed localpart"},
+			{"duplicate localpart", "dr.okafor,Again,provider,,,a long password\n", "line 11: duplicate localpart \"dr.okafor\" (first on line 2)"},
+			{"unknown provider", "p.extra,Extra,patient,,dr.nobody,a long password\n", `line 11: providers: "dr.nobody" is neither in the file nor an account here`},
+			// The README's minimum (8 characters) holds for the roster's
+			// initial passwords as for every other way of setting one.
+			{"short password", "p.extra,Extra,patient,,,pw\n", "line 11: password: The password has 2 characters: it needs at least 8"},
 		}
 		for _, tc := range cases {
 			_, err := importRoster(t, ts, exampleRoster(t)+tc.extra, policy.RosterOptions{})
@@ -207,6 +212,75 @@ func TestRosterPruneRemovesMembership(t *testing.T) {
 		rep, err = importRoster(t, ts, changed, policy.RosterOptions{Prune: true})
 		if err != nil || rep.Changed() {
 			t.Fatalf("prune again: %s %v", rep.Summary(), err)
+		}
+	})
+}
+
+// TestClinicAdminRoleIsNotServerAdmin: the clinic role admin never makes a
+// server admin, whichever way it is given (roster import, role set); a
+// server admin comes only from `ward admin user create --admin` or the
+// Synapse admin API, and a clinic role change leaves it as it is (README:
+// Clinic policy).
+func TestClinicAdminRoleIsNotServerAdmin(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, func(c *config.Config) { c.Policy = "on" })
+		ctx := context.Background()
+		if _, err := importRoster(t, ts, exampleRoster(t), policy.RosterOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		const compliance = id.UserID("@compliance:ward.test")
+		people, err := ts.Server.Policy.People(ctx, compliance)
+		if err != nil || people[compliance].Role != policy.RoleAdmin {
+			t.Fatalf("compliance: %+v %v", people[compliance], err)
+		}
+		serverAdmin := func(user id.UserID) bool {
+			t.Helper()
+			u, err := ts.Server.Accounts.AdminUser(ctx, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.Admin
+		}
+		if serverAdmin(compliance) {
+			t.Fatal("the roster's admin row made a server admin")
+		}
+		cli, err := loginAs(t, ts, "compliance", "correct-horse-battery-9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/_ward/admin/v1/roles", "/_ward/admin/v1/audit", "/_synapse/admin/v2/users"} {
+			req, _ := http.NewRequest("GET", ts.URL+path, nil)
+			req.Header.Set("Authorization", "Bearer "+cli.AccessToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("the clinic admin called %s: %d, want 403", path, resp.StatusCode)
+			}
+		}
+
+		// The same through a role change.
+		admin := ts.Server.Policy.AdminAs("roster test")
+		if err := admin.SetRole(ctx, "@nurse.reyes:ward.test", policy.RoleAdmin); err != nil {
+			t.Fatal(err)
+		}
+		if serverAdmin("@nurse.reyes:ward.test") {
+			t.Fatal("role set admin made a server admin")
+		}
+		// A server admin keeps that status through clinic role changes.
+		boss, err := ts.Server.Accounts.CreateUser(ctx, "boss", "boss password", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []policy.Role{policy.RoleAdmin, policy.RoleStaff} {
+			if err := admin.SetRole(ctx, boss, r); err != nil {
+				t.Fatal(err)
+			}
+			if !serverAdmin(boss) {
+				t.Fatalf("role %s took the server admin status away", r)
+			}
 		}
 	})
 }

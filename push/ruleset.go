@@ -8,6 +8,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 	"maunium.net/go/mautrix/pushrules"
+
+	"ward/internal/matrixid"
 )
 
 // Errors the API shows. The spec names 404 M_NOT_FOUND for a rule that
@@ -218,7 +220,7 @@ func checkOwnRuleID(k Kind, ruleID string) error {
 			return mautrix.MInvalidParam.WithMessage("The rule ID of a room rule is the room's ID")
 		}
 	case pushrules.SenderRule:
-		if _, _, err := id.UserID(ruleID).ParseAndValidateRelaxed(); err != nil {
+		if err := matrixid.CheckUserID(id.UserID(ruleID)); err != nil {
 			return mautrix.MInvalidParam.WithMessage("The rule ID of a sender rule is the sender's user ID")
 		}
 	}

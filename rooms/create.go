@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"ward/internal/db"
+	"ward/internal/matrixid"
 )
 
 func encodeKey(k ed25519.PrivateKey) string {
@@ -106,11 +108,14 @@ func (s *Service) CreateRoom(ctx context.Context, creator id.UserID, req CreateR
 		return "", mautrix.MForbidden.WithMessage("Third-party invites are not supported on this server")
 	}
 	for _, u := range req.Invite {
-		if _, _, err := u.ParseAndValidateRelaxed(); err != nil || strings.ContainsRune(string(u), 0) {
+		if err := matrixid.CheckUserID(u); err != nil {
 			return "", mautrix.MInvalidParam.WithMessage("Invalid user ID %q in invite", u)
 		}
 		if u.Homeserver() != s.serverName {
 			return "", mautrix.MForbidden.WithMessage("Only local users can be invited (this server does not federate)")
+		}
+		if err := s.checkInviteeExists(ctx, u); err != nil {
+			return "", err
 		}
 	}
 	var alias id.RoomAlias
@@ -379,6 +384,23 @@ func (s *Service) profile(ctx context.Context, u id.UserID) (string, string, err
 		return "", "", nil
 	}
 	return s.profiles.Profile(ctx, u)
+}
+
+// checkInviteeExists answers 404 M_NOT_FOUND, naming the user, when an
+// invitee has no account here: before the clinic policy is asked (which
+// would only say the unknown user has no role) and before anything is
+// written. The spec gives no code for it; M_NOT_FOUND ("no resource was
+// found for this request") is the standard one, and Synapse answers an
+// invite of an unknown local user the same way.
+func (s *Service) checkInviteeExists(ctx context.Context, u id.UserID) error {
+	if s.profiles == nil {
+		return nil
+	}
+	_, _, err := s.profiles.Profile(ctx, u)
+	if errors.Is(err, mautrix.MNotFound) {
+		return mautrix.MNotFound.WithMessage("User %s does not exist", u)
+	}
+	return err
 }
 
 // memberContent is a member event's content with the target's profile.

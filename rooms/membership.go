@@ -100,6 +100,9 @@ func (s *Service) Invite(ctx context.Context, sender, target id.UserID, roomID i
 	if target.Homeserver() != s.serverName {
 		return mautrix.MForbidden.WithMessage("Only local users can be invited (this server does not federate)")
 	}
+	if err := s.checkInviteeExists(ctx, target); err != nil {
+		return err
+	}
 	cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(target))
 	if err != nil {
 		return err

@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/term"
+	"maunium.net/go/mautrix"
 
+	"ward/accounts"
 	"ward/internal/config"
 	"ward/internal/db"
 	"ward/internal/server"
@@ -286,8 +287,14 @@ func adminUserCreate(ctx context.Context, args []string, getenv func(string) str
 			return errors.New("no password: give --password or write it on standard input")
 		}
 	}
-	if n := utf8.RuneCountInString(pw); n < minPasswordChars {
-		return fmt.Errorf("the password has %d characters: it needs at least %d", n, minPasswordChars)
+	// The same check as every other way of setting a password, made
+	// before the database is opened.
+	if err := accounts.CheckNewPassword(pw); err != nil {
+		var re mautrix.RespError
+		if errors.As(err, &re) {
+			return errors.New(re.Err)
+		}
+		return err
 	}
 	s, err := openExisting(ctx, cfg, newLogger(cfg, stderr), stderr)
 	if err != nil {
@@ -317,10 +324,6 @@ func readLine(r io.Reader) (string, error) {
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
-
-// minPasswordChars is the shortest password `ward admin user create`
-// accepts.
-const minPasswordChars = 8
 
 // readPassword reads the password: from a terminal without echo, after a
 // prompt on stderr; from a pipe or file, as its first line.

@@ -17,7 +17,7 @@ func TestAuditRetentionRunsWhileServing(t *testing.T) {
 		ctx := context.Background()
 		ts := servertest.Start(t, b, nil)
 		for _, u := range []string{"ana", "ben"} {
-			if _, err := ts.Server.Accounts.CreateUser(ctx, u, "pw "+u, false); err != nil {
+			if _, err := ts.Server.Accounts.CreateUser(ctx, u, "password of "+u, false); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -213,7 +213,12 @@ func (s *Server) Handler(observe func(route, method string, status int, seconds 
 		Accounts: s.Accounts, Rooms: s.Rooms, Sync: s.Sync, E2EE: s.E2EE, Media: s.Media, Policy: s.Policy, Audit: s.Audit, Push: s.Push,
 		Observe: record,
 	}
-	return s.withPprof(api.Handler(), true)
+	if s.Config.Pprof {
+		// On the client API the profiles pass the admin gate every admin
+		// endpoint passes, so that a refusal is audited like theirs.
+		api.Profiles = pprofMux()
+	}
+	return api.Handler()
 }
 
 // Metrics is the server's own set of Prometheus metrics: requests through
@@ -262,7 +267,7 @@ func (s *Server) Start(handler http.Handler) error {
 	s.done = serve(s.http, ln)
 	if mln != nil {
 		s.metricsListener = mln
-		s.metricsHTTP = &http.Server{Handler: s.withPprof(s.Metrics().Handler(), false), ReadHeaderTimeout: 30 * time.Second}
+		s.metricsHTTP = &http.Server{Handler: s.withPprof(s.Metrics().Handler()), ReadHeaderTimeout: 30 * time.Second}
 		s.metricsDone = serve(s.metricsHTTP, mln)
 	}
 	if s.relay != nil {
