@@ -355,68 +355,48 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 	if err != nil {
 		return nil, err
 	}
-	for user, devices := range req.DeviceKeys {
-		if !s.isLocal(user) {
+	var visible []id.UserID
+	for user := range req.DeviceKeys {
+		switch {
+		case !s.isLocal(user):
 			resp.Failures[user.Homeserver()] = map[string]any{"errcode": "M_UNRECOGNIZED", "error": "This server does not federate"}
-			continue
-		}
-		if hidden[user] {
+		case hidden[user]:
 			// Answered as for a user without devices.
 			resp.DeviceKeys[user] = map[id.DeviceID]json.RawMessage{}
-			continue
+		default:
+			visible = append(visible, user)
 		}
-		sigs, err := s.uploadedSignatures(ctx, user)
-		if err != nil {
-			return nil, err
-		}
+	}
+	// Three queries for all the users, not three per user: a client asks
+	// for every member of a room at once.
+	keys, err := s.keysOf(ctx, visible)
+	if err != nil {
+		return nil, err
+	}
+	for _, user := range visible {
+		k := keys[user]
 		want := map[id.DeviceID]bool{}
-		for _, d := range devices {
+		for _, d := range req.DeviceKeys[user] {
 			want[d] = true
 		}
-		// The keys of the user's devices and of their dehydrated device
-		// (MSC3814), which others' clients must encrypt to as well; keys
-		// left behind by a deleted device are not shown.
-		rows, err := s.db.Read.QueryContext(ctx, `SELECT k.device_id, k.key_json, COALESCE(d.display_name, h.display_name, '')
-			FROM e2ee_device_keys k
-			LEFT JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
-			LEFT JOIN e2ee_dehydrated_devices h ON h.user_id = k.user_id AND h.device_id = k.device_id
-			WHERE k.user_id = $1 AND (d.device_id IS NOT NULL OR h.device_id IS NOT NULL)`, user)
-		if err != nil {
-			return nil, fmt.Errorf("query device keys: %w", err)
-		}
 		out := map[id.DeviceID]json.RawMessage{}
-		for rows.Next() {
-			var dev, keyJSON, name string
-			if err := rows.Scan(&dev, &keyJSON, &name); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if len(want) > 0 && !want[id.DeviceID(dev)] {
+		for _, dk := range k.devices {
+			if len(want) > 0 && !want[dk.device] {
 				continue
 			}
 			var unsigned map[string]any
-			if name != "" {
-				unsigned = map[string]any{"device_display_name": name}
+			if dk.name != "" {
+				unsigned = map[string]any{"device_display_name": dk.name}
 			}
-			merged, err := mergeSignatures(keyJSON, sigs[dev], unsigned)
+			merged, err := mergeSignatures(dk.json, k.sigs[string(dk.device)], unsigned)
 			if err != nil {
-				rows.Close()
 				return nil, err
 			}
-			out[id.DeviceID(dev)] = merged
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
+			out[dk.device] = merged
 		}
 		resp.DeviceKeys[user] = out
-
-		csk, err := crossSigningKeys(ctx, s.db.Read, user)
-		if err != nil {
-			return nil, err
-		}
-		for usage, k := range csk {
-			merged, err := mergeSignatures(k.json, sigs[k.public], nil)
+		for usage, ck := range k.crossSigning {
+			merged, err := mergeSignatures(ck.json, k.sigs[ck.public], nil)
 			if err != nil {
 				return nil, err
 			}
@@ -435,28 +415,103 @@ func (s *Service) QueryKeys(ctx context.Context, caller id.UserID, req QueryRequ
 	return resp, nil
 }
 
-// uploadedSignatures returns the signatures uploaded for user's keys: target
-// key (device ID or cross-signing public key) -> signer -> key ID ->
-// signature.
-func (s *Service) uploadedSignatures(ctx context.Context, user id.UserID) (map[string]sigMap, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT target_key, signer_user, signer_key_id, signature FROM e2ee_signatures WHERE target_user = $1`, user)
+// userKeys is what /keys/query shows of one user: device keys, cross-signing
+// keys, and the signatures others uploaded for them (target key, a device
+// ID or a cross-signing public key -> signer -> key ID -> signature).
+type userKeys struct {
+	devices      []deviceKey
+	crossSigning map[string]csKey
+	sigs         map[string]sigMap
+}
+
+type deviceKey struct {
+	device id.DeviceID
+	json   string
+	name   string
+}
+
+// keysOf reads the keys of users in three queries.
+func (s *Service) keysOf(ctx context.Context, users []id.UserID) (map[id.UserID]*userKeys, error) {
+	out := make(map[id.UserID]*userKeys, len(users))
+	if len(users) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(users))
+	ph := make([]string, len(users))
+	for i, u := range users {
+		out[u] = &userKeys{crossSigning: map[string]csKey{}, sigs: map[string]sigMap{}}
+		args[i] = string(u)
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	in := "(" + strings.Join(ph, ",") + ")"
+	// The keys of the users' devices and of their dehydrated devices
+	// (MSC3814), which others' clients must encrypt to as well; keys left
+	// behind by a deleted device are not shown.
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT k.user_id, k.device_id, k.key_json, COALESCE(d.display_name, h.display_name, '')
+		FROM e2ee_device_keys k
+		LEFT JOIN devices d ON d.user_id = k.user_id AND d.device_id = k.device_id
+		LEFT JOIN e2ee_dehydrated_devices h ON h.user_id = k.user_id AND h.device_id = k.device_id
+		WHERE k.user_id IN `+in+` AND (d.device_id IS NOT NULL OR h.device_id IS NOT NULL)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query device keys: %w", err)
+	}
+	for rows.Next() {
+		var user string
+		var dk deviceKey
+		if err := rows.Scan(&user, &dk.device, &dk.json, &dk.name); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if u := out[id.UserID(user)]; u != nil {
+			u.devices = append(u.devices, dk)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.Read.QueryContext(ctx, `SELECT user_id, usage, public_key, key_json FROM e2ee_cross_signing_keys
+		WHERE user_id IN `+in, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read cross-signing keys: %w", err)
+	}
+	for rows.Next() {
+		var user, usage string
+		var k csKey
+		if err := rows.Scan(&user, &usage, &k.public, &k.json); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if u := out[id.UserID(user)]; u != nil {
+			u.crossSigning[usage] = k
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = s.db.Read.QueryContext(ctx, `SELECT target_user, target_key, signer_user, signer_key_id, signature
+		FROM e2ee_signatures WHERE target_user IN `+in, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read signatures: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]sigMap{}
 	for rows.Next() {
-		var target, signer, keyID, sig string
-		if err := rows.Scan(&target, &signer, &keyID, &sig); err != nil {
+		var user, target, signer, keyID, sig string
+		if err := rows.Scan(&user, &target, &signer, &keyID, &sig); err != nil {
 			return nil, err
 		}
-		if out[target] == nil {
-			out[target] = sigMap{}
+		u := out[id.UserID(user)]
+		if u == nil {
+			continue
 		}
-		if out[target][signer] == nil {
-			out[target][signer] = map[string]string{}
+		if u.sigs[target] == nil {
+			u.sigs[target] = sigMap{}
 		}
-		out[target][signer][keyID] = sig
+		if u.sigs[target][signer] == nil {
+			u.sigs[target][signer] = map[string]string{}
+		}
+		u.sigs[target][signer][keyID] = sig
 	}
 	return out, rows.Err()
 }
