@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -242,6 +244,10 @@ func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Positi
 		}
 	}
 
+	// Joined rooms are independent of each other and cost several queries
+	// each: they are built concurrently (each with its own formatter), and
+	// put into the response in one place afterwards.
+	var joined []joinedWork
 	for _, m := range memberships {
 		if !f.RoomAllowed(m.RoomID) {
 			continue
@@ -250,43 +256,13 @@ func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Positi
 		switch m.Membership {
 		case "join":
 			newlyJoined := changed && change.Membership == "join" && !s.wasJoinedAt(ctx, req.User, m.RoomID, since.Pos)
-			full := initial || req.FullState || newlyJoined
-			typing, typingChanged := s.rooms.Typing(m.RoomID, since.Typing)
-			if !full && !eventRooms[m.RoomID] && !receiptRooms[m.RoomID] && len(roomAD[m.RoomID]) == 0 && !typingChanged {
+			w := joinedWork{roomID: m.RoomID, full: initial || req.FullState || newlyJoined}
+			w.typing, w.typingChanged = s.rooms.Typing(m.RoomID, since.Typing)
+			if !w.full && !eventRooms[m.RoomID] && !receiptRooms[m.RoomID] && len(roomAD[m.RoomID]) == 0 && !w.typingChanged {
 				continue
 			}
-			jr, err := s.joinedRoom(ctx, req, fmtr, m.RoomID, since, upto, full)
-			if err != nil {
-				return nil, fmt.Errorf("sync room %s: %w", m.RoomID, err)
-			}
-			if ef, ok := f.Ephemeral(m.RoomID); ok {
-				if (typingChanged || initial) && ef.MatchType("m.typing") {
-					if typing == nil {
-						typing = []id.UserID{}
-					}
-					if typingChanged || len(typing) > 0 {
-						jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{
-							"type": "m.typing", "content": map[string]any{"user_ids": typing}})
-					}
-				}
-				if (initial || receiptRooms[m.RoomID]) && ef.MatchType("m.receipt") {
-					rc, err := s.rooms.ReceiptsSince(ctx, req.User, m.RoomID, since.Pos, upto)
-					if err != nil {
-						return nil, err
-					}
-					if rc != nil {
-						jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{"type": "m.receipt", "content": rc})
-					}
-				}
-			}
-			if ad := roomAD[m.RoomID]; len(ad) > 0 {
-				jr.AccountData.Events = ad
-			}
-			if !full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.Ephemeral.Events) == 0 &&
-				len(jr.AccountData.Events) == 0 {
-				continue
-			}
-			resp.Rooms.Join[m.RoomID] = jr
+			w.receipts = initial || receiptRooms[m.RoomID]
+			joined = append(joined, w)
 		case "invite":
 			if !initial && !changed {
 				continue
@@ -320,10 +296,110 @@ func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Positi
 			resp.Rooms.Leave[m.RoomID] = lr
 		}
 	}
+	if err := s.buildJoined(ctx, req, joined, roomAD, since, upto); err != nil {
+		return nil, err
+	}
+	for _, w := range joined {
+		if w.section != nil {
+			resp.Rooms.Join[w.roomID] = w.section
+		}
+	}
 	if err := s.addE2EE(ctx, req, resp, since.Pos, upto); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+// joinedWork is one joined room a response needs: what decides its
+// section, and the section once built (nil when it turned out empty).
+type joinedWork struct {
+	roomID        id.RoomID
+	full          bool
+	typing        []id.UserID
+	typingChanged bool
+	receipts      bool
+	section       *JoinedRoom
+}
+
+// syncRoomWorkers bounds how many rooms of one response are built at once:
+// enough to overlap PostgreSQL's round trips, few enough to leave the read
+// pool to other requests.
+const syncRoomWorkers = 6
+
+// buildJoined builds the sections of work concurrently; the first error
+// ends the response.
+func (s *Service) buildJoined(ctx context.Context, req Request, work []joinedWork, roomAD map[id.RoomID][]any, since Token, upto stream.Position) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		next     atomic.Int64
+	)
+	workers := min(syncRoomWorkers, len(work))
+	wg.Add(workers)
+	for range workers {
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(work) || ctx.Err() != nil {
+					return
+				}
+				w := &work[i]
+				jr, err := s.joinedSection(ctx, req, w, roomAD[w.roomID], since, upto)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("sync room %s: %w", w.roomID, err); cancel() })
+					return
+				}
+				w.section = jr
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// joinedSection builds one joined room's whole section: timeline, state,
+// typing, receipts and room account data; nil when an incremental sync
+// has nothing to say of the room.
+func (s *Service) joinedSection(ctx context.Context, req Request, w *joinedWork, ad []any, since Token, upto stream.Position) (*JoinedRoom, error) {
+	f := req.Filter
+	jr, err := s.joinedRoom(ctx, req, s.rooms.NewFormatter(req.User, req.Device), w.roomID, since, upto, w.full)
+	if err != nil {
+		return nil, err
+	}
+	if ef, ok := f.Ephemeral(w.roomID); ok {
+		initial := req.Since == nil
+		if (w.typingChanged || initial) && ef.MatchType("m.typing") {
+			typing := w.typing
+			if typing == nil {
+				typing = []id.UserID{}
+			}
+			if w.typingChanged || len(typing) > 0 {
+				jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{
+					"type": "m.typing", "content": map[string]any{"user_ids": typing}})
+			}
+		}
+		if w.receipts && ef.MatchType("m.receipt") {
+			rc, err := s.rooms.ReceiptsSince(ctx, req.User, w.roomID, since.Pos, upto)
+			if err != nil {
+				return nil, err
+			}
+			if rc != nil {
+				jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{"type": "m.receipt", "content": rc})
+			}
+		}
+	}
+	if len(ad) > 0 {
+		jr.AccountData.Events = ad
+	}
+	if !w.full && len(jr.Timeline.Events) == 0 && len(jr.State.Events) == 0 && len(jr.Ephemeral.Events) == 0 &&
+		len(jr.AccountData.Events) == 0 {
+		return nil, nil
+	}
+	return jr, nil
 }
 
 // E2EESource is what /sync needs from e2ee.
