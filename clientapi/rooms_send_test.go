@@ -1,8 +1,10 @@
 package clientapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"ward/internal/dbtest"
@@ -34,6 +36,48 @@ func TestSendIdempotent(t *testing.T) {
 		// Another txnId is a new event.
 		if other := alice.say(room, "once"); other == "" || string(other) == first {
 			t.Errorf("a new txnId reused %s", other)
+		}
+	})
+}
+
+// Copies of one request sent at once (a client retrying before the first
+// answer came back) race past the check made before the write; still one
+// event, and every copy answers its id.
+//
+// Spec: client-server-api "Transaction identifiers".
+func TestSendIdempotentUnderConcurrentRetries(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		alice := register(t, ts, "alice")
+		room := alice.createRoom(nil)
+		for round := range 5 {
+			path := roomPath(room, "send", "m.room.message", fmt.Sprintf("burst-%d", round))
+			msg := map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("burst %d", round)}
+			ids := make([]string, 8)
+			var wg sync.WaitGroup
+			for i := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ids[i] = alice.ok("PUT", path, msg).Get("event_id").Str
+				}()
+			}
+			wg.Wait()
+			for _, got := range ids {
+				if got == "" || got != ids[0] {
+					t.Fatalf("round %d: copies of one request answered %v", round, ids)
+				}
+			}
+		}
+		chunk := alice.ok("GET", roomPath(room, "messages")+"?dir=b&limit=50", nil).Get("chunk")
+		n := 0
+		for _, e := range chunk.Array() {
+			if e.Get("type").Str == "m.room.message" {
+				n++
+			}
+		}
+		if n != 5 {
+			t.Fatalf("%d messages for 5 requests sent 8 times each:\n%s", n, chunk.Raw)
 		}
 	})
 }

@@ -13,6 +13,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"ward/internal/db"
 )
 
 // Send appends a message event (spec: PUT /rooms/{roomId}/send/{eventType}/{txnId}).
@@ -36,6 +38,15 @@ func (s *Service) Send(ctx context.Context, sender id.UserID, device id.DeviceID
 // appendWithTxn appends p unless the transaction was already used; after
 // is called inside the transaction with the new event.
 func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id.DeviceID, roomID id.RoomID, p proto, after func(tx *sql.Tx, r *roomRow, e *Event) error) (id.EventID, error) {
+	// A retry is found before the write transaction, on the read pool, so
+	// that the single committer spends no round trip on the usual case (a
+	// new transaction id). Two copies of one request that race past this
+	// check are told apart by the transaction id's unique key below.
+	if p.TxnID != "" {
+		if existing, err := s.txnEvent(ctx, s.db.Read, sender, device, p); err != nil || existing != "" {
+			return existing, err
+		}
+	}
 	var eventID id.EventID
 	err := s.commitAndWake(ctx, func(tx *sql.Tx, wake *wakeList) error {
 		r, err := s.lockRoom(ctx, tx, roomID)
@@ -43,17 +54,6 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 			return mautrix.MForbidden.WithMessage("You are not a member of this room")
 		} else if err != nil {
 			return err
-		}
-		if p.TxnID != "" {
-			var existing string
-			err := tx.QueryRowContext(ctx, `SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
-				string(sender), string(device), p.txnKey()).Scan(&existing)
-			if err == nil {
-				eventID = id.EventID(existing)
-				return nil
-			} else if !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
 		}
 		e, err := s.appendEvent(ctx, tx, r, p)
 		if err != nil {
@@ -67,6 +67,11 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 		if p.TxnID != "" {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO txn_ids (user_id, device_id, txn_id, event_id, created_ts)
 				VALUES ($1, $2, $3, $4, $5)`, string(sender), string(device), p.txnKey(), string(e.ID), s.now().UnixMilli()); err != nil {
+				if db.IsUniqueViolation(err) {
+					// The same request committed meanwhile: this copy's
+					// event goes back with its savepoint.
+					return errTxnTaken
+				}
 				return fmt.Errorf("record transaction: %w", err)
 			}
 		}
@@ -74,7 +79,33 @@ func (s *Service) appendWithTxn(ctx context.Context, sender id.UserID, device id
 		wake.roomRow(r)
 		return nil
 	})
+	if errors.Is(err, errTxnTaken) {
+		// Tx returns once the batch that holds the first copy committed.
+		existing, err := s.txnEvent(ctx, s.db.Read, sender, device, p)
+		if err == nil && existing == "" {
+			err = errors.New("transaction id taken, but its event is not found")
+		}
+		return existing, err
+	}
 	return eventID, err
+}
+
+// errTxnTaken means that another copy of the same request (device and
+// transaction id) committed its event first.
+var errTxnTaken = errors.New("transaction id already used")
+
+// txnEvent returns the event a device's transaction created, "" if none.
+func (s *Service) txnEvent(ctx context.Context, q db.Querier, sender id.UserID, device id.DeviceID, p proto) (id.EventID, error) {
+	var existing string
+	err := q.QueryRowContext(ctx, `SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3`,
+		string(sender), string(device), p.txnKey()).Scan(&existing)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read transaction: %w", err)
+	}
+	return id.EventID(existing), nil
 }
 
 // SendState sets a state event (spec: PUT /rooms/{roomId}/state/{eventType}/{stateKey}).
