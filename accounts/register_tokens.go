@@ -88,7 +88,8 @@ func (s *Service) registerWithToken(ctx context.Context, req RegisterRequest, ch
 	}
 	if bound != "" {
 		if chosen && req.Username != bound {
-			return Credentials{}, fail("M_FORBIDDEN", "This registration token is for the username "+bound)
+			// Never name the bound user: the token's holder may not be them.
+			return Credentials{}, fail("M_FORBIDDEN", "This registration token is not valid for this username")
 		}
 		req.Username = bound
 	}

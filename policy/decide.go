@@ -61,6 +61,8 @@ type Person struct {
 	Teams map[string]bool
 	// Providers are a patient's assigned providers.
 	Providers map[id.UserID]bool
+	// Exists: the user has an account here.
+	Exists bool
 }
 
 // RoomFacts is what the rules know of one room.
@@ -79,6 +81,10 @@ type Decision struct {
 	Allow  bool
 	Rule   string
 	Reason string
+	// About are the people the reason speaks of, the person brought in or
+	// reached first: the refusal names only one of them to someone who may
+	// not learn the reason (see Service.refuse).
+	About [2]id.UserID
 }
 
 func allow(rule string) Decision { return Decision{Allow: true, Rule: rule} }
@@ -86,6 +92,27 @@ func allow(rule string) Decision { return Decision{Allow: true, Rule: rule} }
 func deny(rule, format string, args ...any) Decision {
 	return Decision{Rule: rule, Reason: fmt.Sprintf(format, args...)}
 }
+
+// about returns d stating the people its reason speaks of.
+func (d Decision) about(people ...id.UserID) Decision {
+	copy(d.About[:], people)
+	return d
+}
+
+// other is the first person d speaks of who is not actor: the one a
+// refusal names to someone who may not learn more. "" when d speaks of
+// nobody but actor.
+func (d Decision) other(actor id.UserID) id.UserID {
+	for _, u := range d.About {
+		if u != "" && u != actor {
+			return u
+		}
+	}
+	return ""
+}
+
+// ruleNoAccount is the rule of a refusal whose target has no account.
+const ruleNoAccount = "no-account"
 
 // hasPatient reports whether any of people is a patient.
 func hasPatient(people ...[]Person) bool {
@@ -102,6 +129,14 @@ func hasPatient(people ...[]Person) bool {
 // MayShare is the core relation: may a and b be in one room of this
 // purpose, whose members (with a and b) are everyone? It is symmetric.
 func MayShare(a, b Person, purpose Purpose, createdByAdmin, roomHasPatients bool) Decision {
+	d := mayShare(a, b, purpose, createdByAdmin, roomHasPatients)
+	if !d.Allow {
+		d = d.about(a.ID, b.ID)
+	}
+	return d
+}
+
+func mayShare(a, b Person, purpose Purpose, createdByAdmin, roomHasPatients bool) Decision {
 	if a.ID == b.ID {
 		return allow("self")
 	}
@@ -182,7 +217,7 @@ func rank(r Role) int {
 // pending invitee (spec'd by the clinic, not Matrix).
 func MayJoin(newcomer Person, room RoomFacts) Decision {
 	if newcomer.Role == "" {
-		return deny("no-role", "%s has no clinic role yet; an admin must assign one", newcomer.ID)
+		return deny("no-role", "%s has no clinic role yet; an admin must assign one", newcomer.ID).about(newcomer.ID)
 	}
 	withPatients := hasPatient(room.Members, []Person{newcomer})
 	for _, m := range room.Members {
@@ -197,7 +232,7 @@ func MayJoin(newcomer Person, room RoomFacts) Decision {
 // invitee must be able to share the room, each with every other.
 func MayCreate(creator Person, invitees []Person, purpose Purpose) Decision {
 	if creator.Role == "" {
-		return deny("no-role", "%s has no clinic role yet; an admin must assign one", creator.ID)
+		return deny("no-role", "%s has no clinic role yet; an admin must assign one", creator.ID).about(creator.ID)
 	}
 	if purpose != PurposeClinical && purpose != PurposeScheduling {
 		return deny("purpose", "unknown room purpose %q", purpose)
@@ -207,7 +242,7 @@ func MayCreate(creator Person, invitees []Person, purpose Purpose) Decision {
 	withPatients := hasPatient(all)
 	for i, a := range all {
 		if a.Role == "" {
-			return deny("no-role", "%s has no clinic role yet; an admin must assign one", a.ID)
+			return deny("no-role", "%s has no clinic role yet; an admin must assign one", a.ID).about(a.ID)
 		}
 		for _, b := range all[i+1:] {
 			if d := MayShare(a, b, purpose, room.CreatedByAdmin, withPatients); !d.Allow {
@@ -222,7 +257,7 @@ func MayCreate(creator Person, invitees []Person, purpose Purpose) Decision {
 // look-up, a DM): whether some room could hold just the two of them.
 func MayReach(a, b Person) Decision {
 	if a.Role == "" {
-		return deny("no-role", "%s has no clinic role yet", a.ID)
+		return deny("no-role", "%s has no clinic role yet", a.ID).about(a.ID)
 	}
 	withPatients := a.Role == RolePatient || b.Role == RolePatient
 	d := MayShare(a, b, PurposeClinical, false, withPatients)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,9 @@ func TestIntakeTokenFromRoster(t *testing.T) {
 		}
 		status, body := registerWithToken(t, ts, "someone.else", token)
 		wantRefused(t, "bound token with another username", status, body)
+		if msg, _ := body["error"].(string); strings.Contains(msg, "p.haddad") {
+			t.Errorf("the refusal of a bound token names the account it is bound to: %q", msg)
+		}
 		status, body = registerWithToken(t, ts, "p.haddad", token)
 		if status != http.StatusOK || body["user_id"] != "@p.haddad:ward.test" {
 			t.Fatalf("redeeming the roster token: %d %v", status, body)

@@ -83,21 +83,23 @@ func (s *Service) People(ctx context.Context, users ...id.UserID) (map[id.UserID
 		out[id.UserID(u)] = p
 	}
 	rows.Close()
-	rows, err = q.QueryContext(ctx, `SELECT user_id FROM users WHERE is_admin = $`+fmt.Sprint(len(users)+1)+` AND user_id IN (`+in+`)`,
-		append(args, true)...)
+	rows, err = q.QueryContext(ctx, `SELECT user_id, is_admin FROM users WHERE user_id IN (`+in+`)`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("load admins: %w", err)
+		return nil, fmt.Errorf("load accounts: %w", err)
 	}
 	for rows.Next() {
 		var u string
-		if err := rows.Scan(&u); err != nil {
+		var admin bool
+		if err := rows.Scan(&u, &admin); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if p := out[id.UserID(u)]; p.Role == "" {
+		p := out[id.UserID(u)]
+		p.Exists = true
+		if admin && p.Role == "" {
 			p.Role = RoleAdmin
-			out[id.UserID(u)] = p
 		}
+		out[id.UserID(u)] = p
 	}
 	rows.Close()
 	rows, err = q.QueryContext(ctx, `SELECT user_id, team FROM care_team_members WHERE user_id IN (`+in+`)`, args...)
@@ -128,11 +130,49 @@ func (s *Service) People(ctx context.Context, users ...id.UserID) (map[id.UserID
 	return out, rows.Err()
 }
 
-// refuse turns a denial into the client's 403 and logs the decision.
+// refuse turns a denial into the client's error, logs it and records it
+// with its full reason on the audit trail. It is the one place that decides
+// what a refusal tells whom. Clinicians and admins, the clinic's staff,
+// read the reason, and a target without an account is a 404 to them. To
+// anyone else (patients, office staff, bots, people without a role) a
+// reason that speaks of another person would tell that person's role, care
+// or membership, which is health information: they read only that they
+// cannot reach that person, and a user who does not exist reads the same.
 func (s *Service) refuse(ctx context.Context, actor id.UserID, action string, d Decision) error {
+	other := d.other(actor)
+	staff := true
+	if other != "" {
+		people, err := s.People(ctx, actor)
+		if err != nil {
+			return err
+		}
+		r := people[actor].Role
+		staff = r == RoleAdmin || r.Clinician()
+	}
+	if staff && d.Rule == ruleNoAccount {
+		return mautrix.MNotFound.WithMessage("User %s does not exist", other)
+	}
 	s.log.InfoContext(ctx, "policy denied", "actor", actor, "action", action, "rule", d.Rule, "reason", d.Reason)
 	s.auditDenial(ctx, actor, action, d)
+	if !staff {
+		return mautrix.MForbidden.WithMessage("Refused by clinic policy: you cannot reach %s", other)
+	}
 	return mautrix.MForbidden.WithMessage("Refused by clinic policy: %s", d.Reason)
+}
+
+// missing returns the first of users without an account, "" if none.
+func missing(people map[id.UserID]Person, users ...id.UserID) id.UserID {
+	for _, u := range users {
+		if !people[u].Exists {
+			return u
+		}
+	}
+	return ""
+}
+
+// noAccount is the denial of bringing in user, who has no account.
+func noAccount(user id.UserID) Decision {
+	return deny(ruleNoAccount, "%s does not exist", user).about(user)
 }
 
 // PurposeOf reads a room's stored purpose for a decision. Anything but
@@ -171,6 +211,9 @@ func (s *Service) CheckCreate(ctx context.Context, creator id.UserID, invitees [
 	if public && c.Role != RoleAdmin && !c.Role.Clinician() {
 		return s.refuse(ctx, creator, "create public room", deny("public-room", "only clinicians and admins may create public rooms"))
 	}
+	if u := missing(people, invitees...); u != "" {
+		return s.refuse(ctx, creator, "create room", noAccount(u))
+	}
 	inv := make([]Person, 0, len(invitees))
 	for _, u := range invitees {
 		inv = append(inv, people[u])
@@ -202,6 +245,9 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 	if !byInvite && n.Role != RoleAdmin && !n.Role.Clinician() {
 		return s.refuse(ctx, newcomer, "join", deny("join-by-invite", "joining without an invite is for clinicians and admins only"))
 	}
+	if inviter != "" && inviter != newcomer && !n.Exists {
+		return s.refuse(ctx, inviter, "invite "+string(newcomer), noAccount(newcomer))
+	}
 	room := RoomFacts{Purpose: p, CreatedByAdmin: people[creator].Role == RoleAdmin}
 	for _, m := range members {
 		if m != newcomer {
@@ -214,7 +260,7 @@ func (s *Service) CheckJoin(ctx context.Context, newcomer, inviter id.UserID, by
 		if published {
 			open = "it is listed in the room directory"
 		}
-		d = deny("patient-room-public", "%s is a patient and this room is open to others (%s); a room with a patient is never public", newcomer, open)
+		d = deny("patient-room-public", "%s is a patient and this room is open to others (%s); a room with a patient is never public", newcomer, open).about(newcomer)
 	}
 	if !d.Allow {
 		action := "join"
@@ -293,7 +339,7 @@ func (s *Service) CheckPublish(ctx context.Context, user id.UserID, members []id
 	}
 	for _, m := range members {
 		if people[m].Role == RolePatient {
-			return s.refuse(ctx, user, "publish room", deny("patient-room-public", "a room with a patient (%s) is never listed in the directory", m))
+			return s.refuse(ctx, user, "publish room", deny("patient-room-public", "a room with a patient (%s) is never listed in the directory", m).about(m))
 		}
 	}
 	return nil

@@ -46,6 +46,9 @@ func (s *Service) SetPublished(ctx context.Context, user id.UserID, roomID id.Ro
 		} else if err != nil {
 			return err
 		}
+		if err := s.requireJoined(ctx, user, roomID); err != nil {
+			return err
+		}
 		if err := s.gate.CheckPublish(ctx, user, f.Members); err != nil {
 			return err
 		}

@@ -146,6 +146,11 @@ func (s *Service) checkSend(ctx context.Context, sender id.UserID, roomID id.Roo
 		return mautrix.MForbidden.WithMessage("Refused by clinic policy: encryption required: a clinical room's encryption must be %s", megolm)
 	}
 	if isState {
+		// The state check weighs the room's members (join rules): only
+		// for someone who may see them.
+		if err := s.requireJoined(ctx, sender, roomID); err != nil {
+			return err
+		}
 		if err := s.gate.CheckState(ctx, sender, f.Purpose, f.Members, evType, content); err != nil {
 			return err
 		}

@@ -40,6 +40,11 @@ func (s *Service) ResolveRoom(ctx context.Context, idOrAlias string) (id.RoomID,
 
 // changeMembership appends a member event for target sent by sender.
 func (s *Service) changeMembership(ctx context.Context, sender, target id.UserID, roomID id.RoomID, membership, reason string, extra map[string]any) (*Event, error) {
+	// The policy decides before the target's profile is read: a target
+	// without an account is the policy's to answer (see checkInviteeExists).
+	if err := s.checkMembership(ctx, sender, target, roomID, membership); err != nil {
+		return nil, err
+	}
 	content, err := s.memberContent(ctx, target, membership, reason)
 	if err != nil {
 		return nil, err
@@ -47,14 +52,11 @@ func (s *Service) changeMembership(ctx context.Context, sender, target id.UserID
 	for k, v := range extra {
 		content[k] = v
 	}
-	if err := s.checkMembership(ctx, sender, target, roomID, membership); err != nil {
-		return nil, err
-	}
 	var ev *Event
 	err = s.commitAndWake(ctx, func(tx *sql.Tx, wake *wakeList) error {
 		r, err := s.lockRoom(ctx, tx, roomID)
 		if errors.Is(err, errNoRoom) && membership != "join" {
-			return mautrix.MForbidden.WithMessage("You are not a member of this room")
+			return errNotMember
 		} else if err != nil {
 			return err
 		}
@@ -82,6 +84,26 @@ func (s *Service) changeMembership(ctx context.Context, sender, target id.UserID
 	return ev, err
 }
 
+// errNotMember is the refusal of an action on a room by someone not joined
+// to it: the same whether the room exists or not, and whoever the target.
+var errNotMember = mautrix.MForbidden.WithMessage("You are not a member of this room")
+
+// requireJoined refuses an action on a room's members (invite, kick, ban,
+// unban, a member event for someone else, a state change the policy weighs
+// against the members, a directory listing) by someone not joined to it.
+// It comes before the policy and before any look at the target's
+// membership, whose answers would tell an outsider who is in the room.
+func (s *Service) requireJoined(ctx context.Context, sender id.UserID, roomID id.RoomID) error {
+	cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(sender))
+	if err != nil {
+		return err
+	}
+	if cur == nil || cur.Membership != "join" {
+		return errNotMember
+	}
+	return nil
+}
+
 // Join joins user to a room by ID or alias (spec: POST /join/{roomIdOrAlias}).
 func (s *Service) Join(ctx context.Context, user id.UserID, idOrAlias, reason string) (id.RoomID, error) {
 	roomID, err := s.ResolveRoom(ctx, idOrAlias)
@@ -97,6 +119,9 @@ func (s *Service) Join(ctx context.Context, user id.UserID, idOrAlias, reason st
 
 // Invite invites target (spec: POST /rooms/{roomId}/invite).
 func (s *Service) Invite(ctx context.Context, sender, target id.UserID, roomID id.RoomID, reason string) error {
+	if err := s.requireJoined(ctx, sender, roomID); err != nil {
+		return err
+	}
 	if target.Homeserver() != s.serverName {
 		return mautrix.MForbidden.WithMessage("Only local users can be invited (this server does not federate)")
 	}
@@ -140,6 +165,9 @@ func (s *Service) LeaveIfIn(ctx context.Context, user id.UserID, roomID id.RoomI
 
 // Kick removes target (spec: POST /rooms/{roomId}/kick).
 func (s *Service) Kick(ctx context.Context, sender, target id.UserID, roomID id.RoomID, reason string) error {
+	if err := s.requireJoined(ctx, sender, roomID); err != nil {
+		return err
+	}
 	cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(target))
 	if err != nil {
 		return err
@@ -153,12 +181,18 @@ func (s *Service) Kick(ctx context.Context, sender, target id.UserID, roomID id.
 
 // Ban bans target (spec: POST /rooms/{roomId}/ban).
 func (s *Service) Ban(ctx context.Context, sender, target id.UserID, roomID id.RoomID, reason string) error {
+	if err := s.requireJoined(ctx, sender, roomID); err != nil {
+		return err
+	}
 	_, err := s.changeMembership(ctx, sender, target, roomID, "ban", reason, nil)
 	return err
 }
 
 // Unban lifts a ban (spec: POST /rooms/{roomId}/unban).
 func (s *Service) Unban(ctx context.Context, sender, target id.UserID, roomID id.RoomID, reason string) error {
+	if err := s.requireJoined(ctx, sender, roomID); err != nil {
+		return err
+	}
 	cur, err := currentStateEvent(ctx, s.db.Read, roomID, event.StateMember.Type, string(target))
 	if err != nil {
 		return err

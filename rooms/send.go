@@ -143,7 +143,14 @@ func (s *Service) sendMemberState(ctx context.Context, sender id.UserID, roomID 
 	if target.Homeserver() != s.serverName {
 		return "", mautrix.MForbidden.WithMessage("Only local users can be members (this server does not federate)")
 	}
-	if err := s.checkMembership(ctx, sender, target, roomID, gjson.GetBytes(content, "membership").Str); err != nil {
+	membership := gjson.GetBytes(content, "membership").Str
+	// Only one's own join, knock or leave needs no joined membership.
+	if target != sender || (membership != "join" && membership != "knock" && membership != "leave") {
+		if err := s.requireJoined(ctx, sender, roomID); err != nil {
+			return "", err
+		}
+	}
+	if err := s.checkMembership(ctx, sender, target, roomID, membership); err != nil {
 		return "", err
 	}
 	return s.appendWithTxn(ctx, sender, "", roomID, proto{Type: event.StateMember.Type, StateKey: strptr(stateKey),
