@@ -103,6 +103,20 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// optionalAuth wraps a handler that serves anyone but may answer a
+// logged-in caller differently: a request with a token is authenticated as
+// by auth (a bad token is refused), one without runs with no session.
+func (a *API) optionalAuth(h http.HandlerFunc) http.HandlerFunc {
+	authed := a.auth(h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if accessToken(r) == "" {
+			h(w, r)
+			return
+		}
+		authed(w, r)
+	}
+}
+
 // remoteAddr is the client's address without the port.
 func remoteAddr(r *http.Request) string {
 	addr := r.RemoteAddr

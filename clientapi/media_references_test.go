@@ -10,8 +10,10 @@ import (
 	"maunium.net/go/mautrix/crypto/attachment"
 	"maunium.net/go/mautrix/id"
 
+	"ward/internal/config"
 	"ward/internal/dbtest"
 	"ward/internal/server/servertest"
+	"ward/policy"
 )
 
 // uploadScan is okafor's private scan, which nobody else may fetch yet.
@@ -233,9 +235,9 @@ func TestMediaRedactionRemovesTheReference(t *testing.T) {
 	})
 }
 
-// Rule 4 (encrypted attachments) holds while no plaintext event references
-// the blob: a stranger's plaintext reference, which grants nothing, must
-// not take the access away from the uploader's encrypted room-mates either.
+// A stranger's plaintext reference to an encrypted attachment grants him
+// nothing and leaves the uploader's encrypted room-mates (rule 4) their
+// access.
 func TestMediaEncryptedAttachmentStrangerReference(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
 		ts := servertest.Start(t, b, nil)
@@ -260,6 +262,67 @@ func TestMediaEncryptedAttachmentStrangerReference(t *testing.T) {
 		download(t, ts, novak.cli.AccessToken, up.ContentURI).wantError(t, "stranger after his reference", 404, "M_NOT_FOUND")
 		if a := download(t, ts, bob.cli.AccessToken, up.ContentURI); a.Status != 200 {
 			t.Fatalf("encrypted room-mate after a stranger's reference: %d", a.Status)
+		}
+	})
+}
+
+// The access rules add up: an encrypted attachment that its uploader later
+// shares in plaintext elsewhere opens to that room's members (rule 2) and
+// stays open to the recipients of the encrypted message (rule 4), who hold
+// its key. The case the tester found: a patient's attachment to her
+// provider, then sent to office staff in a scheduling room.
+func TestMediaEncryptedAttachmentSharedAgainInPlaintext(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		// Scheduling rooms unencrypted, so that office staff can fetch
+		// the blob by the plaintext reference alone.
+		ts := servertest.Start(t, b, func(c *config.Config) { c.Policy = "on"; c.EncryptSchedulingRooms = false })
+		ctx := context.Background()
+		okafor, alvarez := register(t, ts, "dr.okafor"), register(t, ts, "p.alvarez")
+		kim, novak := register(t, ts, "frontdesk.kim"), register(t, ts, "p.novak")
+		p := ts.Server.Policy
+		for who, role := range map[*member]policy.Role{okafor: policy.RoleProvider, alvarez: policy.RolePatient,
+			kim: policy.RoleStaff, novak: policy.RolePatient} {
+			if err := p.SetRole(ctx, who.ID, role); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Assign(ctx, okafor.ID, alvarez.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		// Clinical rooms are encrypted whatever the request says.
+		clinical := okafor.createRoom(map[string]any{"invite": []id.UserID{alvarez.ID}, "is_direct": true})
+		alvarez.join(clinical)
+		cipher := attachment.NewEncryptedFile().Encrypt(pngBytes(t, 50, 50))
+		up, err := alvarez.cli.UploadBytes(ctx, cipher, "application/octet-stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uri := up.ContentURI
+		if a := download(t, ts, okafor.cli.AccessToken, uri); a.Status != 200 || !bytes.Equal(a.Body, cipher) {
+			t.Fatalf("provider in the encrypted room: %d", a.Status)
+		}
+
+		scheduling := kim.createRoom(map[string]any{"invite": []id.UserID{alvarez.ID},
+			"initial_state": []any{map[string]any{"type": "org.ward.room.purpose", "state_key": "",
+				"content": map[string]any{"purpose": "scheduling"}}}})
+		alvarez.join(scheduling)
+		download(t, ts, kim.cli.AccessToken, uri).wantError(t, "office staff before the plaintext reference", 404, "M_NOT_FOUND")
+		ev := alvarez.send(scheduling, "m.room.message", map[string]any{"msgtype": "m.file", "body": "referral.pdf",
+			"url": uri.String()})
+
+		for _, who := range []*member{okafor, kim, alvarez} {
+			if a := download(t, ts, who.cli.AccessToken, uri); a.Status != 200 || !bytes.Equal(a.Body, cipher) {
+				t.Errorf("%s after the plaintext reference: %d", who.ID, a.Status)
+			}
+		}
+		download(t, ts, novak.cli.AccessToken, uri).wantError(t, "another patient", 404, "M_NOT_FOUND")
+
+		// Redacting the plaintext event takes back only what it gave.
+		alvarez.ok("PUT", roomPath(scheduling, "redact", string(ev), "r1"), map[string]any{})
+		download(t, ts, kim.cli.AccessToken, uri).wantError(t, "office staff after the redaction", 404, "M_NOT_FOUND")
+		if a := download(t, ts, okafor.cli.AccessToken, uri); a.Status != 200 {
+			t.Errorf("provider after the redaction: %d", a.Status)
 		}
 	})
 }

@@ -27,6 +27,12 @@ func (a *API) handleGetAlias(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roomID, err := a.Rooms.LookupAlias(r.Context(), alias)
+	if err == nil {
+		var shown bool
+		if shown, err = a.directoryShows(r, roomID); err == nil && !shown {
+			err = mautrix.MNotFound.WithMessage("Room alias %s not found", alias)
+		}
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -97,8 +103,32 @@ func (a *API) handleAliases(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"aliases": aliases})
 }
 
+// directoryShows reports whether the directory (alias resolution, a
+// room's listing) may tell the caller about a room. With the clinic policy
+// on, the directory is for the people who may see /publicRooms, clinicians
+// and admins; anyone else (patients, office staff, bots, people without a
+// role, callers without a token) hears only of rooms they are joined or
+// invited to, and of any other room as of one that does not exist.
+func (a *API) directoryShows(r *http.Request, roomID id.RoomID) (bool, error) {
+	if a.Policy == nil {
+		return true, nil
+	}
+	user := session(r).UserID
+	if user == "" {
+		return false, nil
+	}
+	ok, err := a.Policy.MayListPublicRooms(r.Context(), user)
+	if err != nil || ok {
+		return ok, err
+	}
+	m, err := a.Rooms.CurrentMembership(r.Context(), user, roomID)
+	return m == "join" || m == "invite", err
+}
+
 // handleGetVisibility answers GET /directory/list/room/{roomId}
-// (spec: client-server-api "Listing rooms"); it needs no access token.
+// (spec: client-server-api "Listing rooms"); it needs no access token, but
+// with the clinic policy on only a logged-in directory user learns of
+// rooms they are not in (see directoryShows).
 func (a *API) handleGetVisibility(w http.ResponseWriter, r *http.Request) {
 	roomID, err := roomVar(r)
 	if err != nil {
@@ -106,6 +136,12 @@ func (a *API) handleGetVisibility(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	public, err := a.Rooms.Published(r.Context(), roomID)
+	if err == nil {
+		var shown bool
+		if shown, err = a.directoryShows(r, roomID); err == nil && !shown {
+			err = mautrix.MNotFound.WithMessage("Room not found")
+		}
+	}
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -42,7 +42,7 @@ func (a *API) roomRoutes(r *mux.Router) {
 	r.HandleFunc("/directory/room/{roomAlias}", a.auth(a.checkedVars(a.handleSetAlias))).Methods(http.MethodPut)
 	r.HandleFunc("/directory/room/{roomAlias}", a.auth(a.checkedVars(a.handleDeleteAlias))).Methods(http.MethodDelete)
 	r.HandleFunc("/rooms/{roomId}/aliases", a.auth(a.checkedVars(a.handleAliases))).Methods(http.MethodGet)
-	r.HandleFunc("/directory/list/room/{roomId}", a.checkedVars(a.handleGetVisibility)).Methods(http.MethodGet)
+	r.HandleFunc("/directory/list/room/{roomId}", a.optionalAuth(a.checkedVars(a.handleGetVisibility))).Methods(http.MethodGet)
 	r.HandleFunc("/directory/list/room/{roomId}", a.auth(a.checkedVars(a.handleSetVisibility))).Methods(http.MethodPut)
 	r.HandleFunc("/publicRooms", a.auth(a.checkedVars(a.handlePublicRooms))).Methods(http.MethodGet, http.MethodPost)
 	r.HandleFunc("/rooms/{roomId}/timestamp_to_event", a.auth(a.notImplemented)).Methods(http.MethodGet)

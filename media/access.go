@@ -51,11 +51,16 @@ func (s *Service) loadItem(ctx context.Context, q db.Querier, mediaID string) (*
 //     an id is never a link that opens the item to whoever cites it;
 //  3. if the item is the uploader's current profile avatar, whoever may see
 //     the uploader's profile may;
-//  4. an item no plaintext event references and that was uploaded as an
-//     opaque blob (application/octet-stream, what clients use for
-//     encrypted attachments, whose references the server cannot read) may
-//     be read by users currently joined to an encrypted room the uploader
-//     is also joined to.
+//  4. if the item was uploaded as an opaque blob (application/octet-stream,
+//     what clients use for encrypted attachments, whose references the
+//     server cannot read), users currently joined to an encrypted room the
+//     uploader is also joined to may.
+//
+// The rules add up: each one can only open the item, never close it to
+// whom another rule opens it. In particular a plaintext reference to a
+// blob (rule 2) does not take it away from the encrypted room-mates of
+// rule 4: the key went to them, and re-sharing elsewhere must not quietly
+// revoke their copy.
 //
 // Everyone else is told the item does not exist. q is where media's tables
 // and memberships are read: the read pool for a download, the appending
@@ -100,7 +105,7 @@ func (s *Service) mayRead(ctx context.Context, q db.Querier, caller Caller, it *
 	if ok, err := s.isVisibleAvatar(ctx, caller, it); ok || err != nil {
 		return ok, err
 	}
-	if len(refRooms) == 0 && isOpaque(it.ContentType) && s.Rooms != nil {
+	if isOpaque(it.ContentType) && s.Rooms != nil {
 		mine, err := joined()
 		if err != nil || len(mine) == 0 {
 			return false, err

@@ -345,9 +345,10 @@ func (s *Service) CheckPublish(ctx context.Context, user id.UserID, members []id
 	return nil
 }
 
-// MayListPublicRooms reports whether user may see the public room
-// directory: public rooms are for clinicians and admins, so to anyone else
-// the directory is empty.
+// MayListPublicRooms reports whether user may use the room directory:
+// public rooms are for clinicians and admins, so to anyone else
+// /publicRooms is empty, and aliases and directory listings answer only
+// for rooms they are in.
 func (s *Service) MayListPublicRooms(ctx context.Context, user id.UserID) (bool, error) {
 	people, err := s.People(ctx, user)
 	if err != nil {

@@ -299,6 +299,18 @@ func (s *Service) JoinedRoomsIn(ctx context.Context, q db.Querier, user id.UserI
 	return out, nil
 }
 
+// CurrentMembership is the user's current membership in the room ("join",
+// "invite", "leave", "ban", "knock"), or "" if they never had one.
+func (s *Service) CurrentMembership(ctx context.Context, user id.UserID, roomID id.RoomID) (string, error) {
+	var m string
+	err := s.db.Read.QueryRowContext(ctx, `SELECT membership FROM current_state
+		WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2`, string(roomID), string(user)).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return m, err
+}
+
 // IsForgotten reports whether the user forgot the room.
 func (s *Service) IsForgotten(ctx context.Context, user id.UserID, roomID id.RoomID) (bool, error) {
 	var n int
