@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -107,6 +108,24 @@ func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if err := readJSON(r, &body); err != nil {
 		a.writeError(w, r, err)
 		return
+	}
+	if strings.HasPrefix(target, "#") {
+		// An alias is a guessable name: whoever may not use the directory
+		// hears of a room behind it only when invited to it or in it, as
+		// alias resolution answers them; anything else is no known room.
+		roomID, err := a.Rooms.ResolveRoom(r.Context(), target)
+		var shown bool
+		if err == nil {
+			shown, err = a.directoryShows(r, roomID)
+		}
+		if errors.Is(err, mautrix.MNotFound) || (err == nil && !shown) {
+			err = mautrix.MNotFound.WithMessage("No known room %s", target)
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		target = string(roomID)
 	}
 	roomID, err := a.Rooms.Join(r.Context(), session(r).UserID, target, body.Reason)
 	if err != nil {

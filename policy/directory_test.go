@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -125,6 +126,18 @@ func TestDirectoryIsForCliniciansAndAdmins(t *testing.T) {
 		shown("staff1", "listing of a room he is invited to", st, body, "visibility", "private")
 		st, body = c.directoryGet(t, c.users["pat2"].AccessToken, aliasPath("#pat1-care:ward.test"))
 		hidden("pat2", "alias of another patient's DM", st, body, noAlias)
+
+		// Joining by alias tells no more than resolving it: a room behind
+		// an alias one may not look up is no known room, as an alias that
+		// names nothing.
+		for _, alias := range []string{staffAlias, "#pat1-care:ward.test", "#nowhere:ward.test"} {
+			_, err := c.users["pat2"].JoinRoom(ctx, alias, nil)
+			var re mautrix.HTTPError
+			if !errors.As(err, &re) || re.RespError == nil || re.Response.StatusCode != http.StatusNotFound ||
+				re.RespError.ErrCode != "M_NOT_FOUND" || re.RespError.Err != "No known room "+alias {
+				t.Fatalf("pat2 joins %s: %v, want 404 M_NOT_FOUND \"No known room %s\"", alias, err, alias)
+			}
+		}
 
 		// Leaving ends it.
 		if _, err := c.users["pat1"].LeaveRoom(ctx, dm); err != nil {
