@@ -148,8 +148,9 @@ func decodeJSON(body []byte, v any) error {
 		return errNotObject
 	}
 	// NUL cannot be stored (PostgreSQL text) and has no business in any
-	// field a client sends; refuse it for every body, on every backend.
-	if err := jsoncheck.Check(body, jsoncheck.Rules{NoNUL: true}); err != nil {
+	// field a client sends; a lone surrogate escape would be stored as
+	// U+FFFD, not as sent. Refuse both for every body, on every backend.
+	if err := jsoncheck.Check(body, jsoncheck.Rules{NoNUL: true, ValidStrings: true}); err != nil {
 		return mautrix.MBadJSON.WithMessage("Invalid JSON: %s", err.Error())
 	}
 	if err := json.Unmarshal(body, v); err != nil {

@@ -58,3 +58,38 @@ func TestBodyMustBeObject(t *testing.T) {
 		bob.ok("POST", "/v3/logout", nil)
 	})
 }
+
+// TestLoneSurrogateRefused: a string with a \u escape of an unpaired
+// surrogate (U+D800 to U+DFFF) is not Unicode; decoding it would store
+// U+FFFD instead of what the client sent, so the body is 400 M_BAD_JSON
+// wherever it appears, as NUL is. A proper pair is stored as sent.
+func TestLoneSurrogateRefused(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		alice := register(t, ts, "alice")
+		room := alice.createRoom(nil)
+		name := "/v3/profile/" + string(alice.ID) + "/displayname"
+		alice.ok("PUT", name, map[string]any{"displayname": "before"})
+		for _, c := range []struct{ method, path, body string }{
+			{"PUT", name, `{"displayname":"x\ud800y"}`},
+			{"PUT", name, `{"displayname":"x\udc00y"}`},
+			{"PUT", name, `{"displayname":"x\ude00\ud83dy"}`},
+			{"PUT", name, `{"displayname":"x\ud83d"}`},
+			{"PUT", name, `{"displayname":"x","\ud800":1}`},
+			{"POST", "/v3/createRoom", `{"name":"a\udbffb"}`},
+			{"PUT", roomPath(room, "send", "m.room.message", "s1"), `{"msgtype":"m.text","body":"ok","x":{"y":["\udfff"]}}`},
+			{"PUT", roomPath(room, "state", "m.room.topic", ""), `{"topic":"\ud800"}`},
+			{"PUT", "/v3/user/" + string(alice.ID) + "/account_data/org.example.x", `{"a":"\ud800"}`},
+			{"POST", "/v3/user/" + string(alice.ID) + "/filter", `{"room":{"timeline":{"types":["\ud800"]}}}`},
+		} {
+			alice.fails(c.method, c.path, raw(c.body), http.StatusBadRequest, "M_BAD_JSON")
+		}
+		if got := alice.ok("GET", name, nil).Get("displayname").Str; got != "before" {
+			t.Fatalf("displayname after refused bodies: %q", got)
+		}
+		alice.ok("PUT", name, raw(`{"displayname":"x\ud83d\ude00y"}`))
+		if got := alice.ok("GET", name, nil).Get("displayname").Str; got != "x\U0001F600y" {
+			t.Fatalf("displayname with a surrogate pair: %q", got)
+		}
+	})
+}
