@@ -84,6 +84,10 @@ func TestCheckFilter(t *testing.T) {
 		{`{"room":{"rooms":[1]}}`, false},
 		{`{"room":{"state":{"lazy_load_members":"yes"}}}`, false},
 		{`{"presence":[]}`, false},
+		{`{"room":{"timeline":{"limit":-10}}}`, false},
+		{`{"presence":{"limit":-1}}`, false},
+		{`{"room":{"account_data":{"limit":-1}}}`, false},
+		{`{"room":{"rooms":["!a:b"],"timeline":{"types":["x\ud800"]}}}`, false},
 	} {
 		if err := CheckFilter([]byte(tc.filter)); (err == nil) != tc.ok {
 			t.Errorf("CheckFilter(%s) = %v", tc.filter, err)

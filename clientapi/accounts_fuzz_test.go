@@ -58,7 +58,7 @@ func FuzzLoginBody(f *testing.F) {
 		`{"type":"m.login.password","user":"@cheeky_monkey:ward.test","password":"x","device_id":"ABCDEFGHIJ","refresh_token":true}`,
 		`{"type":"m.login.token","token":"x"}`,
 		`{"identifier":{"type":"m.id.thirdparty","medium":"email","address":"a@b"}}`,
-		`{"type":5}`, `[]`, `null`, ``, `{`, "\xff")
+		`{"type":5}`, `[]`, `null`, ``, `{`, "\xff", `{"type":"m.login.password","user":"a\ud800","password":"p"}`)
 }
 
 // Spec: client-server-api POST /register (request body, seeded with the
@@ -69,5 +69,5 @@ func FuzzRegisterBody(f *testing.F) {
 		`{"username":"alice","password":"p","auth":{"type":"m.login.dummy","session":"nope"},"inhibit_login":true}`,
 		`{"username":"Bad Name","password":"p"}`,
 		`{"username":"a","password":"p","refresh_token":"yes"}`,
-		`{"auth":[]}`, `[]`, `null`, ``, `{`, "\xff")
+		`{"auth":[]}`, `[]`, `null`, ``, `{`, "\xff", `{"username":"a","password":"p\udc00"}`)
 }

@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -142,16 +143,28 @@ func readJSON(r *http.Request, v any) error {
 }
 
 // decodeJSON is readJSON's decoder, separate so that fuzz tests reach it.
+//
+// No request body in the spec is required (none of its requestBody
+// objects says "required: true"), and some clients send none to /join,
+// /leave or /logout: an empty body reads as {}. A body that is present
+// must be a JSON object (every request body's schema is "type: object");
+// null is not one, and reading it as {} would create a room from a body
+// the client did not mean as a request.
 func decodeJSON(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		body = []byte("{}")
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		body, trimmed = []byte("{}"), []byte("{}")
 	}
 	if !utf8.Valid(body) || !json.Valid(body) {
 		return mautrix.MNotJSON.WithMessage("Content not JSON.")
 	}
+	if trimmed[0] != '{' {
+		return errNotObject
+	}
 	// NUL cannot be stored (PostgreSQL text) and has no business in any
-	// field a client sends; refuse it for every body, on every backend.
-	if err := jsoncheck.Check(body, jsoncheck.Rules{NoNUL: true}); err != nil {
+	// field a client sends; a lone surrogate escape would be stored as
+	// U+FFFD, not as sent. Refuse both for every body, on every backend.
+	if err := jsoncheck.Check(body, jsoncheck.Rules{NoNUL: true, ValidStrings: true}); err != nil {
 		return mautrix.MBadJSON.WithMessage("Invalid JSON: %s", err.Error())
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -159,7 +172,7 @@ func decodeJSON(body []byte, v any) error {
 		if errors.As(err, &te) {
 			field := te.Field
 			if field == "" {
-				return mautrix.MBadJSON.WithMessage("The request body must be a JSON object")
+				return errNotObject
 			}
 			return mautrix.MBadJSON.WithMessage("Field %q must be %s, not %s", field, jsonKind(te.Type), te.Value)
 		}
@@ -167,6 +180,8 @@ func decodeJSON(body []byte, v any) error {
 	}
 	return nil
 }
+
+var errNotObject = mautrix.MBadJSON.WithMessage("The request body must be a JSON object")
 
 // jsonKind names the JSON kind a Go type decodes from, for error messages
 // that speak the client's language rather than Go's.

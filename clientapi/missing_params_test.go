@@ -10,9 +10,10 @@ import (
 )
 
 // TestProfilePutNeedsItsProperty: PUT /profile/{userId}/displayname and
-// /avatar_url with a body that lacks the property (an empty object, null,
-// another property) is 400 M_MISSING_PARAM and changes nothing; a null
-// value is refused (400 M_INVALID_PARAM); "" still clears the field.
+// /avatar_url with a body that lacks the property (an empty object, no
+// body, another property) is 400 M_MISSING_PARAM and changes nothing; a
+// body of null is not an object (400 M_BAD_JSON, as for every endpoint); a
+// null value is refused (400 M_INVALID_PARAM); "" still clears the field.
 //
 // Spec: client-server-api (v1.19) "Profiles", PUT
 // /profile/{userId}/{keyName}: 400 M_MISSING_PARAM "the required keyName
@@ -27,10 +28,12 @@ func TestProfilePutNeedsItsProperty(t *testing.T) {
 		for key, value := range values {
 			st, body := call(t, ts, "PUT", me+"/"+key, alice.AccessToken, map[string]any{key: value})
 			wantOK(t, "set "+key, st, body)
-			for _, bad := range []string{`{}`, `null`, `{"a":1}`, ``} {
+			for _, bad := range []string{`{}`, `{"a":1}`, ``} {
 				st, body := call(t, ts, "PUT", me+"/"+key, alice.AccessToken, bad)
 				wantError(t, "PUT "+key+" "+bad, st, body, http.StatusBadRequest, "M_MISSING_PARAM")
 			}
+			st, body = call(t, ts, "PUT", me+"/"+key, alice.AccessToken, `null`)
+			wantError(t, "PUT "+key+" null", st, body, http.StatusBadRequest, "M_BAD_JSON")
 			st, body = call(t, ts, "PUT", me+"/"+key, alice.AccessToken, `{"`+key+`":null}`)
 			wantError(t, "PUT "+key+" null value", st, body, http.StatusBadRequest, "M_INVALID_PARAM")
 			st, body = call(t, ts, "GET", me+"/"+key, alice.AccessToken, nil)

@@ -65,7 +65,7 @@ func FuzzCreateRoomBody(f *testing.F) {
 		`{"creation_content":{"type":"m.space","room_version":"9"}}`, `{"room_alias_name":"a b"}`,
 		`{"name":"` + strings.Repeat("n", 70000) + `"}`, "{\"name\":\"\xff\"}", `{"room_alias_name":"a\u0000b"}`,
 		`{"invite":["@a\u0000:ward.test"]}`, `{"initial_state":[{"type":"x\u0000","state_key":"\u0000","content":{}}]}`,
-		`{"topic":"\u0000"}`,
+		`{"topic":"\u0000"}`, `{"name":"x\ud800y"}`, `{"name":"\ud83d\ude00"}`, `{"creation_content":{"\udc00":1}}`, ` null `, `5`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -86,6 +86,8 @@ func FuzzSendBody(f *testing.F) {
 		{"m.room.power_levels", `{"users":{"@a:b":"100"}}`}, {"m.room.create", `{}`}, {"m.room.canonical_alias", `{"alias":5}`},
 		{"m.reaction", `{"m.relates_to":{"rel_type":"m.annotation","event_id":7}}`}, {"x", `{"a":` + strings.Repeat("[", 500)},
 		{"m.room.history_visibility", `{"history_visibility":"nobody"}`}, {"m.room.join_rules", `{"join_rule":null}`},
+		{"m.room.message", `{"msgtype":"m.text","body":"x\ud800y"}`}, {"m.room.topic", `{"topic":"\ud83d\ude00\udfff"}`},
+		{"m.room.message", `null`},
 	} {
 		f.Add(seed.evType, []byte(seed.body))
 	}

@@ -9,6 +9,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/accounts"
 	"ward/internal/stream"
 	"ward/rooms"
 )
@@ -24,11 +25,16 @@ type roomEventFilter struct {
 	LazyLoadMembers bool        `json:"lazy_load_members"`
 }
 
-// filterParam decodes the filter query parameter (nil when absent).
+// filterParam decodes the filter query parameter (nil when absent); one
+// that breaks the spec's RoomEventFilter (a field of the wrong type, a
+// negative limit) is 400 M_INVALID_PARAM, as a negative limit parameter is.
 func filterParam(r *http.Request) (*roomEventFilter, error) {
 	raw := r.URL.Query().Get("filter")
 	if raw == "" {
 		return nil, nil
+	}
+	if err := accounts.CheckRoomEventFilter(json.RawMessage(raw)); err != nil {
+		return nil, accounts.FilterRespError(err, mautrix.MInvalidParam)
 	}
 	var f roomEventFilter
 	if err := json.Unmarshal([]byte(raw), &f); err != nil {

@@ -8,6 +8,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
 
+	"ward/accounts"
 	"ward/rooms"
 )
 
@@ -37,8 +38,13 @@ func (s *Service) LoadFilter(ctx context.Context, user id.UserID, param string) 
 		}
 		raw = stored
 	}
+	// The filter is a query parameter: a wrong one is M_INVALID_PARAM, as
+	// for /messages. A stored filter passed the same check when created.
+	if err := accounts.CheckFilter(raw); err != nil {
+		return nil, accounts.FilterRespError(err, mautrix.MInvalidParam)
+	}
 	if err := json.Unmarshal(raw, &f.raw); err != nil {
-		return nil, mautrix.MBadJSON.WithMessage("Invalid filter: %s", err.Error())
+		return nil, mautrix.MInvalidParam.WithMessage("Invalid filter: a field has the wrong type")
 	}
 	return f, nil
 }

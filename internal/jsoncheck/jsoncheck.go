@@ -18,8 +18,13 @@ type Rules struct {
 	// NoNUL refuses U+0000 in any string or key (PostgreSQL text cannot
 	// hold it).
 	NoNUL bool
+	// ValidStrings refuses strings that are not valid Unicode: raw bytes
+	// that are not UTF-8 and \u escapes of a lone surrogate (U+D800 to
+	// U+DFFF not forming a pair). A decoder would replace them with
+	// U+FFFD, so what is stored would not be what the client sent.
+	ValidStrings bool
 	// Canonical refuses what Matrix canonical JSON cannot represent:
-	// duplicate keys, invalid strings (lone surrogates), and numbers that
+	// duplicate keys, invalid strings (as ValidStrings), and numbers that
 	// are not integers in [-(2^53)+1, (2^53)-1] (spec: appendices,
 	// "Canonical JSON"; room versions 6 and later).
 	Canonical bool
@@ -38,7 +43,7 @@ const maxSafe = 1<<53 - 1
 // Check walks b and reports the first rule it breaks.
 func Check(b []byte, r Rules) error {
 	dec := jsontext.NewDecoder(bytes.NewReader(b),
-		jsontext.AllowDuplicateNames(!r.Canonical), jsontext.AllowInvalidUTF8(!r.Canonical))
+		jsontext.AllowDuplicateNames(!r.Canonical), jsontext.AllowInvalidUTF8(!r.Canonical && !r.ValidStrings))
 	for {
 		tok, err := dec.ReadToken()
 		if errors.Is(err, io.EOF) {

@@ -38,6 +38,20 @@ func TestCheck(t *testing.T) {
 			t.Errorf("error repeats content: %v", err)
 		}
 	}
+	// ValidStrings alone: lone surrogates anywhere (values, keys, nested,
+	// high or low half, at the end) are refused; pairs and floats are not.
+	strs := Rules{NoNUL: true, ValidStrings: true}
+	for _, in := range []string{`{"displayname":"x\ud800y"}`, `{"a":["\udc00"]}`, `{"k\udbff":1}`,
+		`{"a":{"b":"\ud83d\u0041"}}`, `{"a":"\udfff\ud83d"}`, `{"a":"end\ud83d"}`, "{\"a\":\"\xff\"}"} {
+		if err := Check([]byte(in), strs); !errors.Is(err, ErrString) {
+			t.Errorf("Check(%s) = %v, want %v", in, err, ErrString)
+		}
+	}
+	for _, in := range []string{`{"a":"\ud83d\ude00","n":1.5}`, `{"a":"\ufffd\u00e9"}`} {
+		if err := Check([]byte(in), strs); err != nil {
+			t.Errorf("Check(%s) = %v, want nil", in, err)
+		}
+	}
 	// Only NUL: floats are fine outside events.
 	if err := Check([]byte(`{"n":1.5,"a":1,"a":2}`), Rules{NoNUL: true}); err != nil {
 		t.Errorf("NoNUL alone refused %v", err)
