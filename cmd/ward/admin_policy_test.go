@@ -109,6 +109,9 @@ func TestAdminPolicyCommands(t *testing.T) {
 			{[]string{"assign", "dr.okafor", "ghost"}, "@ghost:clinic.test has no account"},
 			{[]string{"assign", "@x:other.org", "p.novak"}, "Ward does not federate"},
 			{[]string{"token", "create", "--role", "patient", "--provider", "@x:other.org"}, "Ward does not federate"},
+			// A token names care teams that exist; a team's name hides nothing.
+			{[]string{"token", "create", "--role", "patient", "--team", "nonexist"}, `No care team "nonexist"`},
+			{[]string{"team", "create", "\u202e txet"}, `Invalid care team name "\u202e txet"`},
 			// Uses and lifetime must be positive: 0 is not the default.
 			{[]string{"token", "create", "--role", "patient", "--uses", "0"}, "good for 1 to 10000 uses, not 0"},
 			{[]string{"token", "create", "--role", "patient", "--uses", "-2"}, "good for 1 to 10000 uses, not -2"},
