@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -158,20 +159,18 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 	}
 	// m.login.dummy proves nothing, so it needs no session: a client may
 	// complete it in its first request, as Synapse allows. A session that
-	// is given must be live, though.
-	if req.Auth.Session != "" {
-		ok, err := s.takeUIASession(ctx, req.Auth.Session, "", "register")
-		if err != nil {
-			return Credentials{}, err
-		}
-		if !ok {
-			// Unknown or spent session: start again.
-			return Credentials{}, s.startUIA(ctx, "", "register", stages...)
-		}
-	}
+	// is given must be live, though, and is spent in the transaction that
+	// creates the account, so that a failure keeps it.
 	var c Credentials
 	var err error
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if req.Auth.Session != "" {
+			if ok, err := s.takeUIASessionTx(ctx, tx, req.Auth.Session, "", "register"); err != nil {
+				return err
+			} else if !ok {
+				return errSessionGone
+			}
+		}
 		uid, err := s.createUser(ctx, tx, req.Username, req.Password, false)
 		if err != nil {
 			return err
@@ -183,6 +182,10 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (Credential
 		c, err = s.startSession(ctx, tx, uid, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken)
 		return err
 	})
+	if errors.Is(err, errSessionGone) {
+		// Unknown or spent session: start again.
+		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+	}
 	return c, err
 }
 

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"maunium.net/go/mautrix"
@@ -76,6 +77,16 @@ func (s *Service) registerWithToken(ctx context.Context, req RegisterRequest, ch
 		return a
 	}
 	refused := fail("M_FORBIDDEN", "This registration token is not valid: unknown, expired, used up or revoked")
+	// An unknown or expired session starts again; a live one is kept
+	// through every failed stage and spent only with the account's
+	// creation, in its transaction.
+	live, err := s.uiaSessionLive(ctx, req.Auth.Session, "", "register")
+	if err != nil {
+		return Credentials{}, err
+	}
+	if !live {
+		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+	}
 	if req.Auth.Token == "" {
 		return Credentials{}, fail("M_MISSING_PARAM", "A registration token is required")
 	}
@@ -96,15 +107,13 @@ func (s *Service) registerWithToken(ctx context.Context, req RegisterRequest, ch
 	if req.Username == "" {
 		req.Username = randomLocalpart()
 	}
-	taken, err := s.takeUIASession(ctx, req.Auth.Session, "", "register")
-	if err != nil {
-		return Credentials{}, err
-	}
-	if !taken {
-		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
-	}
 	var c Credentials
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if taken, err := s.takeUIASessionTx(ctx, tx, req.Auth.Session, "", "register"); err != nil {
+			return err
+		} else if !taken {
+			return errSessionGone
+		}
 		u, found, err := s.lookupUser(ctx, tx, req.Username)
 		if err != nil {
 			return err
@@ -141,8 +150,16 @@ func (s *Service) registerWithToken(ctx context.Context, req RegisterRequest, ch
 		c, err = s.startSession(ctx, tx, uid, req.DeviceID, req.InitialDeviceDisplayName, req.RefreshToken)
 		return err
 	})
+	if errors.Is(err, errSessionGone) {
+		// Spent or expired since it was checked: start again.
+		return Credentials{}, s.startUIA(ctx, "", "register", stages...)
+	}
 	return c, err
 }
+
+// errSessionGone is a UIA session that was live when checked and is no
+// longer there when spent (a concurrent request completed it).
+var errSessionGone = errors.New("user-interactive auth session gone")
 
 // RegistrationTokenValid answers the validity check a client makes before
 // registering with a token.

@@ -102,23 +102,48 @@ func uiaAnswer(session string, stages ...string) *AuthRequired {
 // takeUIASession consumes a session made for purpose (and user), reporting
 // whether it existed.
 func (s *Service) takeUIASession(ctx context.Context, sid string, user id.UserID, purpose string) (bool, error) {
+	var ok bool
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		ok, err = s.takeUIASessionTx(ctx, tx, sid, user, purpose)
+		return err
+	})
+	return ok, err
+}
+
+// takeUIASessionTx is takeUIASession inside the transaction that does what
+// the session authorised: when that fails, the rollback keeps the session,
+// which lasts until it completes or expires (spec: client-server-api
+// "User-interactive authentication API").
+func (s *Service) takeUIASessionTx(ctx context.Context, tx *sql.Tx, sid string, user id.UserID, purpose string) (bool, error) {
 	if sid == "" || len(sid) > 128 {
 		return false, nil
 	}
-	var n int64
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM uia_sessions WHERE session_id = $1 AND user_id = $2 AND purpose = $3 AND created_ts >= $4`,
-			sid, user, purpose, s.nowMS()-uiaSessionLifetimeMS)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
+	res, err := tx.ExecContext(ctx, `DELETE FROM uia_sessions WHERE session_id = $1 AND user_id = $2 AND purpose = $3 AND created_ts >= $4`,
+		sid, user, purpose, s.nowMS()-uiaSessionLifetimeMS)
+	if err != nil {
+		return false, fmt.Errorf("user-interactive auth session: %w", err)
+	}
+	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("user-interactive auth session: %w", err)
 	}
 	return n == 1, nil
+}
+
+// uiaSessionLive reports whether a session made for purpose (and user) is
+// still open, without spending it.
+func (s *Service) uiaSessionLive(ctx context.Context, sid string, user id.UserID, purpose string) (bool, error) {
+	if sid == "" || len(sid) > 128 {
+		return false, nil
+	}
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM uia_sessions WHERE session_id = $1 AND user_id = $2 AND purpose = $3 AND created_ts >= $4`,
+		sid, user, purpose, s.nowMS()-uiaSessionLifetimeMS).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("user-interactive auth session: %w", err)
+	}
+	return n > 0, nil
 }
 
 // requirePassword runs User-Interactive Auth with the single stage

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -53,9 +52,8 @@ func (s *Service) CreateTeam(ctx context.Context, name string) error {
 
 // CreateTeamTx is CreateTeam inside a caller's transaction.
 func (s *Service) CreateTeamTx(ctx context.Context, tx *sql.Tx, name string) error {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
-		return mautrix.MInvalidParam.WithMessage("A care team needs a name of at most 200 characters")
+	if err := checkTeamName(name); err != nil {
+		return err
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO care_teams (name, created_ts) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 		name, s.now().UnixMilli())

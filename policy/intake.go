@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
@@ -137,6 +139,16 @@ func (s *Service) CreateIntakeTokenTx(ctx context.Context, tx *sql.Tx, spec Inta
 		if err := checkTeamName(t); err != nil {
 			return "", IntakeToken{}, err
 		}
+		// Unlike the roster import, which creates the teams it names, a
+		// token names teams that exist: a typing mistake would otherwise
+		// go unnoticed until someone signs up into a team of one.
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM care_teams WHERE name = $1`, t).Scan(&n); err != nil {
+			return "", IntakeToken{}, fmt.Errorf("look up care team %q: %w", t, err)
+		}
+		if n == 0 {
+			return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("No care team %q (create it first, or check the spelling)", t)
+		}
 	}
 	if len(spec.Providers) > 0 && spec.Role != RolePatient {
 		return "", IntakeToken{}, mautrix.MInvalidParam.WithMessage("Only patients have assigned providers")
@@ -178,11 +190,53 @@ func roleList() string {
 	return strings.Join(names, ", ")
 }
 
+// maxTeamNameChars bounds a care team's name: long enough for
+// "Cardiology, outpatient clinic north", short enough to show in a list.
+const maxTeamNameChars = 64
+
+// checkTeamName is the one rule for a care team's name, wherever it comes
+// from (the admin commands and API, intake tokens, the roster): a name
+// people read and compare, so nothing in it may be invisible or reorder
+// what is shown (a right-to-left override makes "txet" look like "text").
 func checkTeamName(name string) error {
-	if strings.TrimSpace(name) == "" || len(name) > 200 || strings.ContainsAny(name, ";/\x00") {
-		return mautrix.MInvalidParam.WithMessage("Invalid care team name %q (at most 200 characters, no ';' or '/')", name)
+	bad := func(why string) error {
+		return mautrix.MInvalidParam.WithMessage("Invalid care team name %+q: %s", name, why)
+	}
+	switch {
+	case strings.TrimSpace(name) == "":
+		return bad("it is empty")
+	case !utf8.ValidString(name):
+		return bad("it is not UTF-8")
+	case utf8.RuneCountInString(name) > maxTeamNameChars:
+		return bad(fmt.Sprintf("longer than %d characters", maxTeamNameChars))
+	case strings.TrimSpace(name) != name:
+		return bad("it starts or ends with a space")
+	case strings.ContainsAny(name, ";/"):
+		return bad("no ';' or '/'")
+	}
+	for _, r := range name {
+		if invisibleRune(r) {
+			return bad(fmt.Sprintf("it holds the invisible or control character %U", r))
+		}
 	}
 	return nil
+}
+
+// invisibleRune reports a character that shows nothing or changes how
+// the text around it is shown: controls (Cc), formatting characters such
+// as bidi overrides, isolates and zero-width joiners (Cf), line and
+// paragraph separators, spaces other than the plain one, private-use,
+// surrogate and unassigned code points, noncharacters, variation selectors and the other default
+// ignorable code points (the Hangul fillers, U+034F).
+func invisibleRune(r rune) bool {
+	switch {
+	case r == ' ':
+		return false
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp, unicode.Zs,
+		unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector, unicode.Noncharacter_Code_Point):
+		return true
+	}
+	return !unicode.IsGraphic(r)
 }
 
 // requireRole checks that user has role, in tx.

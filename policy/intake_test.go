@@ -123,6 +123,7 @@ func TestIntakeTokenSignUp(t *testing.T) {
 		doc, err := ts.Server.Accounts.CreateUser(ctx, "doc", "doctor's password", false)
 		must(t, err)
 		must(t, admin.SetRole(ctx, doc, policy.RoleProvider))
+		must(t, admin.CreateTeam(ctx, "cardio"))
 
 		// Plain registration stays closed.
 		cli, err := mautrix.NewClient(ts.URL, "", "")

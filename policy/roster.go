@@ -461,7 +461,13 @@ func (im *rosterImport) run(ctx context.Context, rows []RosterRow, opt RosterOpt
 				}
 				im.rep.Tokens = append(im.rep.Tokens, IssuedToken{UserID: user, Token: secret, ExpiresAt: tok.ExpiresAt})
 				changed[row.Localpart] = true
-				im.record("issue intake token "+tok.ID, string(user))
+				if opt.DryRun {
+					// The token is rolled back: its id would name
+					// nothing, and the real import makes another.
+					im.record("issue intake token", string(user))
+				} else {
+					im.record("issue intake token "+tok.ID, string(user))
+				}
 			}
 		}
 	}

@@ -208,14 +208,28 @@ var adminCommands = []adminCommand{
 			if err != nil {
 				return err
 			}
+			// A token the roster issued grants no role itself: it is bound
+			// to an account that has one, shown instead.
+			roles := map[id.UserID]policy.Role{}
+			list, err := e.policy.RoleList(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range list {
+				roles[r.UserID] = r.Role
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSTATE\tROLE\tUSES\tEXPIRES\tFOR")
 			for _, t := range toks {
-				what := strings.Join(t.Teams, ";")
+				role, what := string(t.Role), strings.Join(t.Teams, ";")
 				if t.Localpart != "" {
-					what = "@" + t.Localpart
+					user := id.NewUserID(t.Localpart, e.cfg.ServerName)
+					what, role = string(user), string(roles[user])
+					if role == "" {
+						role = "bound to " + string(user)
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", t.ID, t.State, t.Role, t.Uses, t.UsesAllowed,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", t.ID, t.State, role, t.Uses, t.UsesAllowed,
 					t.ExpiresAt.UTC().Format(time.RFC3339), what)
 			}
 			return tw.Flush()
@@ -250,7 +264,7 @@ func printRosterReport(w io.Writer, rep policy.RosterReport) {
 	}
 	for _, t := range rep.Tokens {
 		if t.Token == "" {
-			fmt.Fprintf(w, "would issue an intake token for %s\n", t.UserID)
+			// A dry run: its changes already say "issue intake token".
 			continue
 		}
 		fmt.Fprintf(w, "intake token for %s (single use, expires %s): %s\n", t.UserID, t.ExpiresAt.UTC().Format(time.RFC3339), t.Token)

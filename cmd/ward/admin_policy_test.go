@@ -48,10 +48,24 @@ func TestAdminPolicyCommands(t *testing.T) {
 		if _, err := ward("roster", "import", bad); err == nil || !strings.Contains(err.Error(), "line 11: unknown role") {
 			t.Fatalf("bad roster: %v", err)
 		}
-		mustRun("dry run, nothing was changed: users: 9 created", "roster", "import", "--dry-run", example)
-		out := mustRun("users: 9 created, 0 updated, 0 unchanged; teams: 2 created; assignments: 2 added, 0 removed", "roster", "import", example)
+		// A dry run names no token: the one it made is rolled back, and
+		// the real import issues another.
+		out := mustRun("dry run, nothing was changed: users: 9 created", "roster", "import", "--dry-run", example)
+		if strings.Contains(out, "it_") || strings.Count(out, "@p.haddad:clinic.test") != 2 || !strings.Contains(out, "issue intake token @p.haddad:clinic.test\n") {
+			t.Errorf("dry run: want one account and one token line for p.haddad, and no token id:\n%s", out)
+		}
+		out = mustRun("users: 9 created, 0 updated, 0 unchanged; teams: 2 created; assignments: 2 added, 0 removed", "roster", "import", example)
 		if !regexp.MustCompile(`intake token for @p\.haddad:clinic\.test .*: [a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}`).MatchString(out) {
 			t.Fatalf("no token printed for the row without a password:\n%s", out)
+		}
+		// The token it lists is the one it issued, with the role of the
+		// account it is bound to.
+		issued := regexp.MustCompile(`issue intake token (it_[0-9a-f]+) @p\.haddad`).FindStringSubmatch(out)
+		if issued == nil {
+			t.Fatalf("the import does not name the token it issued:\n%s", out)
+		}
+		if !regexp.MustCompile(issued[1] + `\s+valid\s+patient\s+0/1\s+\S+\s+@p\.haddad:clinic\.test\n`).MatchString(mustRun(issued[1], "token", "list")) {
+			t.Errorf("token list does not show the roster's token with its account's role:\n%s", mustRun("", "token", "list"))
 		}
 		mustRun("nothing changed: users: 0 created, 0 updated, 9 unchanged", "roster", "import", example)
 
@@ -109,6 +123,9 @@ func TestAdminPolicyCommands(t *testing.T) {
 			{[]string{"assign", "dr.okafor", "ghost"}, "@ghost:clinic.test has no account"},
 			{[]string{"assign", "@x:other.org", "p.novak"}, "Ward does not federate"},
 			{[]string{"token", "create", "--role", "patient", "--provider", "@x:other.org"}, "Ward does not federate"},
+			// A token names care teams that exist; a team's name hides nothing.
+			{[]string{"token", "create", "--role", "patient", "--team", "nonexist"}, `No care team "nonexist"`},
+			{[]string{"team", "create", "\u202e txet"}, `Invalid care team name "\u202e txet"`},
 			// Uses and lifetime must be positive: 0 is not the default.
 			{[]string{"token", "create", "--role", "patient", "--uses", "0"}, "good for 1 to 10000 uses, not 0"},
 			{[]string{"token", "create", "--role", "patient", "--uses", "-2"}, "good for 1 to 10000 uses, not -2"},

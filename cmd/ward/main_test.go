@@ -560,6 +560,16 @@ func TestAdminNeverCreatesADatabase(t *testing.T) {
 	if !strings.Contains(iv.stderr.String(), "database "+want) {
 		t.Errorf("stderr does not name the database:\n%s", iv.stderr.String())
 	}
+	// An absolute path is what the operator wrote: it is not repeated.
+	for _, dsn := range []string{want, "sqlite://" + want} {
+		iv = &invocation{args: []string{"admin", "role", "list"}, env: map[string]string{"WARD_DATABASE": dsn}}
+		if err := iv.run(context.Background()); err != nil {
+			t.Fatalf("role list on %s: %v", dsn, err)
+		}
+		if strings.Contains(iv.stderr.String(), "ward: database") {
+			t.Errorf("WARD_DATABASE=%s: stderr names the absolute path:\n%s", dsn, iv.stderr.String())
+		}
+	}
 }
 
 // A mistyped WARD_* variable is warned about on stderr, not ignored
