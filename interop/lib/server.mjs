@@ -3,8 +3,15 @@
 // Each server gets a fresh temporary data folder, a free port on 127.0.0.1
 // and either a fresh SQLite file or a fresh PostgreSQL database created on
 // the server named by WARD_TEST_POSTGRES (and dropped afterwards).
+//
+// By default the clinic policy is off and registration open (plain Matrix
+// checks); a suite about the clinic passes { policy: "on" } and gets the
+// server as clinics run it. `ward(args)` runs another ward command (such
+// as `ward admin …`) against the same database and configuration, before
+// the server starts (the `setup` option, after `ward migrate`) or while it
+// runs.
 
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, openSync, readFileSync, rmSync, closeSync } from "node:fs";
 import { createServer } from "node:net";
@@ -72,10 +79,39 @@ process.on("exit", () => {
 });
 
 /**
- * Starts `ward serve` on the given backend and waits until /health answers.
- * Returns { baseUrl, backend, logTail(), stop() }; stop() is safe to call twice.
+ * Runs `ward ARGS…` with `env`, writing `input` to its standard input.
+ * Resolves with { stdout, stderr }; rejects when it exits non-zero, with
+ * both outputs in the message.
  */
-export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {}) {
+function runWard(env, args, { input = "", timeoutMs = 30_000 } = {}) {
+    return new Promise((resolveRun, reject) => {
+        const child = execFile(wardBinary(), args, { env, timeout: timeoutMs }, (err, stdout, stderr) => {
+            if (err) {
+                err.message = `ward ${args.join(" ")} failed (${err.code ?? err.signal}):\n${stdout}${stderr}`;
+                reject(err);
+                return;
+            }
+            resolveRun({ stdout, stderr });
+        });
+        child.stdin.end(input);
+    });
+}
+
+/**
+ * Starts `ward serve` on the given backend and waits until /health answers.
+ *
+ * Options: policy ("off" by default, "on" for the clinic policy),
+ * registration ("open" by default), env (more WARD_* variables), and
+ * setup(server), awaited after `ward migrate` has created the database and
+ * before `ward serve` starts, with the same object that is returned.
+ *
+ * Returns { baseUrl, backend, dataDir, logTail(), ward(args, { input }), stop() };
+ * stop() is safe to call twice.
+ */
+export async function startWard(
+    backend = "sqlite",
+    { timeoutMs = 30_000, policy = "off", registration = "open", env: extraEnv = {}, setup } = {},
+) {
     const dataDir = mkdtempSync(join(tmpdir(), "ward-interop-"));
     let database = join(dataDir, "ward.db");
     let pgName = null;
@@ -88,8 +124,6 @@ export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {})
 
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
-    const logPath = join(dataDir, "ward.log");
-    const logFd = openSync(logPath, "a");
     const env = {
         ...process.env,
         WARD_CONFIG: "",
@@ -98,14 +132,50 @@ export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {})
         WARD_LISTEN: `127.0.0.1:${port}`,
         WARD_PUBLIC_BASE_URL: baseUrl,
         WARD_SERVER_NAME: SERVER_NAME,
-        WARD_REGISTRATION: "open",
-        // These suites check plain Matrix behaviour with a stock client; the
-        // clinic policy (roles, care teams) is tested by the Go suites.
-        WARD_POLICY: "off",
+        WARD_REGISTRATION: registration,
+        // Most suites check plain Matrix behaviour with a stock client and
+        // turn the clinic policy off; clinic.test.mjs turns it on.
+        WARD_POLICY: policy,
         WARD_RATE_LIMIT_PER_SECOND: "1000",
         WARD_RATE_LIMIT_BURST: "1000",
         WARD_LOG_LEVEL: process.env.WARD_LOG_LEVEL || "info",
+        ...extraEnv,
     };
+    const ward = (args, opts) => runWard(env, args, opts);
+
+    const cleanup = async () => {
+        if (pgName) {
+            try {
+                await adminQuery(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
+            } catch (err) {
+                console.error(`interop: could not drop database ${pgName}: ${err.message}`);
+            }
+        }
+        rmSync(dataDir, { recursive: true, force: true });
+    };
+
+    const logPath = join(dataDir, "ward.log");
+    const logTail = (lines = 40) => {
+        try {
+            return readFileSync(logPath, "utf8").split("\n").slice(-lines).join("\n");
+        } catch {
+            return "";
+        }
+    };
+    const server = { baseUrl, backend, dataDir, logTail, ward, stop: cleanup };
+
+    if (setup) {
+        // Admin commands never create a database: migrate first.
+        try {
+            await ward(["migrate"]);
+            await setup(server);
+        } catch (err) {
+            await cleanup();
+            throw err;
+        }
+    }
+
+    const logFd = openSync(logPath, "a");
     const child = spawn(wardBinary(), ["serve"], {
         env,
         stdio: ["ignore", logFd, logFd],
@@ -126,14 +196,6 @@ export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {})
         });
     });
 
-    const logTail = (lines = 40) => {
-        try {
-            return readFileSync(logPath, "utf8").split("\n").slice(-lines).join("\n");
-        } catch {
-            return "";
-        }
-    };
-
     let stopped = false;
     const stop = async () => {
         if (stopped) return;
@@ -144,15 +206,9 @@ export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {})
             await exitPromise;
             clearTimeout(killTimer);
         }
-        if (pgName) {
-            try {
-                await adminQuery(`DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`);
-            } catch (err) {
-                console.error(`interop: could not drop database ${pgName}: ${err.message}`);
-            }
-        }
-        rmSync(dataDir, { recursive: true, force: true });
+        await cleanup();
     };
+    server.stop = stop;
 
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -174,5 +230,5 @@ export async function startWard(backend = "sqlite", { timeoutMs = 30_000 } = {})
         }
         await sleep(100);
     }
-    return { baseUrl, backend, logTail, stop };
+    return server;
 }
