@@ -11,7 +11,7 @@ import { after, before, describe } from "node:test";
 
 import { backends, SERVER_NAME, startWard } from "./lib/server.mjs";
 import { scenario } from "./lib/steps.mjs";
-import { eventually, login, rawRequest, sdk, startAndSync, stopQuietly, waitFor } from "./lib/matrix.mjs";
+import { cryptoClient, decrypted, eventually, login, rawRequest, sdk, startAndSync, stopQuietly, waitFor } from "./lib/matrix.mjs";
 
 const { RoomEvent, RoomMemberEvent } = sdk;
 const MEGOLM = "m.megolm.v1.aes-sha2";
@@ -40,11 +40,8 @@ function rosterCsv() {
 }
 
 /** A client of `person` logged in with a new device, Rust crypto in memory, synced. */
-async function cryptoClient(baseUrl, person) {
-    const client = await login(baseUrl, person.id, person.password);
-    await client.initRustCrypto({ useIndexedDB: false });
-    await startAndSync(client);
-    return client;
+function cryptoClientOf(baseUrl, person) {
+    return cryptoClient(baseUrl, person.id, person.password);
 }
 
 /** An access token of `person` from a password login, for raw requests. */
@@ -54,38 +51,6 @@ async function token(baseUrl, person) {
     });
     assert.equal(res.status, 200, `login of ${person.id}: ${res.text}`);
     return res.json.access_token;
-}
-
-/**
- * Waits until `client` holds a decrypted message `body` in `roomId` that was
- * sent encrypted (wire type m.room.encrypted), and returns the event.
- */
-async function decrypted(client, roomId, body, { timeoutMs = 20_000 } = {}) {
-    return eventually(
-        () =>
-            client
-                .getRoom(roomId)
-                ?.getLiveTimeline()
-                .getEvents()
-                .find(
-                    (ev) =>
-                        ev.getWireType() === "m.room.encrypted" &&
-                        !ev.isDecryptionFailure() &&
-                        ev.getType() === "m.room.message" &&
-                        ev.getContent()?.body === body,
-                ),
-        { timeoutMs, what: `${client.getUserId()} to decrypt "${body}"` },
-    ).catch((err) => {
-        const room = client.getRoom(roomId);
-        const seen = room
-            ?.getLiveTimeline()
-            .getEvents()
-            .filter((ev) => ev.getWireType() === "m.room.encrypted")
-            .map((ev) => `${ev.getId()}: ${ev.isDecryptionFailure() ? `failure ${ev.decryptionFailureReason}` : ev.getType()}`)
-            .join("; ");
-        err.message += ` (its view: ${seen || "no encrypted event"})`;
-        throw err;
-    });
 }
 
 /** The rooms a full /sync shows `accessToken`'s user, in any section. */
@@ -174,11 +139,11 @@ for (const backend of backends()) {
         }, { critical: true });
 
         step("the provider, his assigned patient and the other patient log in with their roster passwords, Rust crypto uploads their keys (README: Roster import, password; spec: Login, POST /keys/upload)", async () => {
-            provider = await cryptoClient(server.baseUrl, people.provider);
+            provider = await cryptoClientOf(server.baseUrl, people.provider);
             clients.push(provider);
-            patient = await cryptoClient(server.baseUrl, people.patient);
+            patient = await cryptoClientOf(server.baseUrl, people.patient);
             clients.push(patient);
-            other = await cryptoClient(server.baseUrl, people.other);
+            other = await cryptoClientOf(server.baseUrl, people.other);
             clients.push(other);
             for (const c of [provider, patient, other]) {
                 const own = await c.getCrypto().getOwnDeviceKeys();

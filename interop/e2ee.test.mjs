@@ -17,6 +17,8 @@ import { CryptoEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { backends, startWard } from "./lib/server.mjs";
 import { scenario } from "./lib/steps.mjs";
 import {
+    cryptoClient,
+    decrypted,
     eventually,
     localpart,
     login,
@@ -34,49 +36,6 @@ import {
 const { RoomEvent } = sdk;
 const MEGOLM = "m.megolm.v1.aes-sha2";
 
-/** A client logged in with a new device, Rust crypto in memory, synced. */
-async function cryptoClient(baseUrl, userId) {
-    const client = await login(baseUrl, userId);
-    await client.initRustCrypto({ useIndexedDB: false });
-    await startAndSync(client);
-    return client;
-}
-
-/**
- * Waits until `client` holds a decrypted message `body` in `roomId` that was
- * sent encrypted (wire type m.room.encrypted), and returns the event.
- */
-async function decrypted(client, roomId, body, { timeoutMs = 20_000 } = {}) {
-    return eventually(
-        () => {
-            const room = client.getRoom(roomId);
-            if (!room) return null;
-            return room
-                .getLiveTimeline()
-                .getEvents()
-                .find(
-                    (ev) =>
-                        ev.getWireType() === "m.room.encrypted" &&
-                        !ev.isDecryptionFailure() &&
-                        ev.getType() === "m.room.message" &&
-                        ev.getContent()?.body === body,
-                );
-        },
-        { timeoutMs, what: `${client.getUserId()} to decrypt "${body}"` },
-    );
-}
-
-/** How decryption of an encrypted event in the room went, for error messages. */
-function decryptionReport(client, roomId) {
-    const room = client.getRoom(roomId);
-    if (!room) return "room unknown to the client";
-    return room
-        .getLiveTimeline()
-        .getEvents()
-        .filter((ev) => ev.getWireType() === "m.room.encrypted")
-        .map((ev) => `${ev.getId()}: ${ev.isDecryptionFailure() ? `failure ${ev.decryptionFailureReason}` : ev.getType()}`)
-        .join("; ");
-}
 
 for (const backend of backends()) {
     describe(`end-to-end encryption with matrix-js-sdk (Rust crypto) on ${backend}`, { timeout: 150_000 }, () => {
@@ -148,18 +107,12 @@ for (const backend of backends()) {
 
             const fromAlice = "secret from alice";
             await alice.sendMessage(roomId, { msgtype: "m.text", body: fromAlice });
-            const ev1 = await decrypted(bob, roomId, fromAlice).catch((err) => {
-                err.message += ` (bob's view: ${decryptionReport(bob, roomId)})`;
-                throw err;
-            });
+            const ev1 = await decrypted(bob, roomId, fromAlice);
             assert.equal(ev1.getSender(), aliceId);
 
             const fromBob = "secret from bob";
             await bob.sendMessage(roomId, { msgtype: "m.text", body: fromBob });
-            const ev2 = await decrypted(alice, roomId, fromBob).catch((err) => {
-                err.message += ` (alice's view: ${decryptionReport(alice, roomId)})`;
-                throw err;
-            });
+            const ev2 = await decrypted(alice, roomId, fromBob);
             assert.equal(ev2.getSender(), bobId);
 
             // The server only ever held ciphertext.
@@ -267,10 +220,7 @@ for (const backend of backends()) {
             await alice2.getCrypto().storeSessionBackupPrivateKey(key, version);
             const result = await alice2.getCrypto().restoreKeyBackup();
             assert.ok(result.imported >= 1, `restored ${result.imported} of ${result.total} keys`);
-            await decrypted(alice2, roomId, "secret from alice").catch((err) => {
-                err.message += ` (new device's view: ${decryptionReport(alice2, roomId)})`;
-                throw err;
-            });
+            await decrypted(alice2, roomId, "secret from alice");
             await decrypted(alice2, roomId, "secret from bob");
             state.alice2 = alice2;
         }, { timeout: 60_000 });
@@ -320,10 +270,7 @@ for (const backend of backends()) {
             assert.equal(await manager(alice3).rehydrateDeviceIfAvailable(), true, "no dehydrated device to rehydrate");
             assert.ok(progress?.roomKeys >= 1, `rehydration imported no room key: ${JSON.stringify(progress)}`);
             await startAndSync(alice3);
-            await decrypted(alice3, roomId, whileAway).catch((err) => {
-                err.message += ` (rehydrated device's view: ${decryptionReport(alice3, roomId)})`;
-                throw err;
-            });
+            await decrypted(alice3, roomId, whileAway);
 
             // Its inbox was read to the end: a second rehydration finds it empty.
             const events = await rawRequest(

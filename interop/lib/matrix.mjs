@@ -196,3 +196,49 @@ export async function syncBlocker(baseUrl, accessToken) {
     }
     return null;
 }
+
+/** A client logged in with a new device, Rust crypto in memory, synced. */
+export async function cryptoClient(baseUrl, userId, password = PASSWORD) {
+    const client = await login(baseUrl, userId, password);
+    await client.initRustCrypto({ useIndexedDB: false });
+    await startAndSync(client);
+    return client;
+}
+
+/** How decryption of the encrypted events in a room went, for error messages. */
+export function decryptionReport(client, roomId) {
+    const room = client.getRoom(roomId);
+    if (!room) return "room unknown to the client";
+    return room
+        .getLiveTimeline()
+        .getEvents()
+        .filter((ev) => ev.getWireType() === "m.room.encrypted")
+        .map((ev) => `${ev.getId()}: ${ev.isDecryptionFailure() ? `failure ${ev.decryptionFailureReason}` : ev.getType()}`)
+        .join("; ");
+}
+
+/**
+ * Waits until `client` holds a decrypted message `body` in `roomId` that was
+ * sent encrypted (wire type m.room.encrypted), and returns the event; on
+ * time-out the error tells how decryption went in the room.
+ */
+export async function decrypted(client, roomId, body, { timeoutMs = 20_000 } = {}) {
+    return eventually(
+        () =>
+            client
+                .getRoom(roomId)
+                ?.getLiveTimeline()
+                .getEvents()
+                .find(
+                    (ev) =>
+                        ev.getWireType() === "m.room.encrypted" &&
+                        !ev.isDecryptionFailure() &&
+                        ev.getType() === "m.room.message" &&
+                        ev.getContent()?.body === body,
+                ),
+        { timeoutMs, what: `${client.getUserId()} to decrypt "${body}"` },
+    ).catch((err) => {
+        err.message += ` (its view: ${decryptionReport(client, roomId) || "no encrypted event"})`;
+        throw err;
+    });
+}
