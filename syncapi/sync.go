@@ -474,14 +474,15 @@ func (s *Service) joinedRoom(ctx context.Context, req Request, fmtr *rooms.Forma
 	jr.Timeline.PrevBatch = Token{Pos: start, Typing: since.Typing}.String()
 
 	// State: what the timeline does not show, as of its start.
+	senders := lazySenders(f.LazyLoadMembers(), timeline)
 	var state []*rooms.Event
-	if full || limited {
+	if full || limited || len(senders) > 0 {
 		all, err := s.rooms.StateAt(ctx, roomID, start)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range all {
-			if full || e.Pos > since.Pos {
+			if full || e.Pos > since.Pos || isMemberOf(e, senders) {
 				state = append(state, e)
 			}
 		}
@@ -523,14 +524,15 @@ func (s *Service) leftRoom(ctx context.Context, req Request, fmtr *rooms.Formatt
 	}
 	lr.Timeline.Limited = limited
 	lr.Timeline.PrevBatch = Token{Pos: start, Typing: since.Typing}.String()
+	senders := lazySenders(req.Filter.LazyLoadMembers(), timeline)
 	var state []*rooms.Event
-	if initial || limited {
+	if initial || limited || len(senders) > 0 {
 		all, err := s.rooms.StateAt(ctx, m.RoomID, start)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range all {
-			if initial || e.Pos > since.Pos {
+			if initial || e.Pos > since.Pos || isMemberOf(e, senders) {
 				state = append(state, e)
 			}
 		}
@@ -570,6 +572,32 @@ func (s *Service) filterState(req Request, roomID id.RoomID, state, timeline []*
 		out = append(out, e)
 	}
 	return out
+}
+
+// lazySenders is, under lazy loading, the set of timeline senders whose
+// member event the timeline does not carry itself: their membership goes
+// into state whatever the since token, since the client may never have
+// been sent it (spec: "Lazy-loading room members"). Sending it again when
+// the client has it is a redundant member event, which the spec allows
+// even with include_redundant_members false.
+func lazySenders(lazy bool, timeline []*rooms.Event) map[string]bool {
+	if !lazy || len(timeline) == 0 {
+		return nil
+	}
+	senders := map[string]bool{}
+	for _, e := range timeline {
+		senders[string(e.Sender)] = true
+	}
+	for _, e := range timeline {
+		if e.Type == "m.room.member" && e.StateKey != nil {
+			delete(senders, *e.StateKey)
+		}
+	}
+	return senders
+}
+
+func isMemberOf(e *rooms.Event, users map[string]bool) bool {
+	return e.Type == "m.room.member" && e.StateKey != nil && users[*e.StateKey]
 }
 
 func hasMemberEvent(evs []*rooms.Event) bool {
