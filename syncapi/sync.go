@@ -256,7 +256,7 @@ func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Positi
 		switch m.Membership {
 		case "join":
 			newlyJoined := changed && change.Membership == "join" && !s.wasJoinedAt(ctx, req.User, m.RoomID, since.Pos)
-			w := joinedWork{roomID: m.RoomID, full: initial || req.FullState || newlyJoined}
+			w := joinedWork{roomID: m.RoomID, full: initial || req.FullState || newlyJoined, newlyJoined: newlyJoined}
 			w.typing, w.typingChanged = s.rooms.Typing(m.RoomID, since.Typing)
 			if !w.full && !eventRooms[m.RoomID] && !receiptRooms[m.RoomID] && len(roomAD[m.RoomID]) == 0 && !w.typingChanged {
 				continue
@@ -313,8 +313,11 @@ func (s *Service) buildUpTo(ctx context.Context, req Request, upto stream.Positi
 // joinedWork is one joined room a response needs: what decides its
 // section, and the section once built (nil when it turned out empty).
 type joinedWork struct {
-	roomID        id.RoomID
-	full          bool
+	roomID id.RoomID
+	full   bool
+	// newlyJoined: the user joined since the last sync, so the room is
+	// synced as in an initial sync, timeline included.
+	newlyJoined   bool
 	typing        []id.UserID
 	typingChanged bool
 	receipts      bool
@@ -366,7 +369,7 @@ func (s *Service) buildJoined(ctx context.Context, req Request, work []joinedWor
 // has nothing to say of the room.
 func (s *Service) joinedSection(ctx context.Context, req Request, w *joinedWork, ad []any, since Token, upto stream.Position) (*JoinedRoom, error) {
 	f := req.Filter
-	jr, err := s.joinedRoom(ctx, req, s.rooms.NewFormatter(req.User, req.Device), w.roomID, since, upto, w.full)
+	jr, err := s.joinedRoom(ctx, req, s.rooms.NewFormatter(req.User, req.Device), w.roomID, since, upto, w.full, w.newlyJoined)
 	if err != nil {
 		return nil, err
 	}
@@ -438,8 +441,12 @@ func (s *Service) wasJoinedAt(ctx context.Context, user id.UserID, roomID id.Roo
 	return err == nil && state == "join"
 }
 
-// joinedRoom builds one joined room's section.
-func (s *Service) joinedRoom(ctx context.Context, req Request, fmtr *rooms.Formatter, roomID id.RoomID, since Token, upto stream.Position, full bool) (*JoinedRoom, error) {
+// joinedRoom builds one joined room's section. full gives the whole state;
+// newlyJoined takes the timeline from the room's start rather than since,
+// which a room newly joined needs as much as an initial sync does (the
+// events the user missed while away are otherwise skipped, not limited).
+// full_state=true on a room already joined keeps a since-based timeline.
+func (s *Service) joinedRoom(ctx context.Context, req Request, fmtr *rooms.Formatter, roomID id.RoomID, since Token, upto stream.Position, full, newlyJoined bool) (*JoinedRoom, error) {
 	f := req.Filter
 	jr := &JoinedRoom{
 		State:       StateList{Events: []rooms.ClientEvent{}},
@@ -452,7 +459,7 @@ func (s *Service) joinedRoom(ctx context.Context, req Request, fmtr *rooms.Forma
 		limit = 0
 	}
 	from := since.Pos
-	if full && req.Since == nil {
+	if req.Since == nil || newlyJoined {
 		from = 0
 	}
 	timeline, limited, err := s.rooms.Timeline(ctx, req.User, roomID, from, upto, limit, tf)
@@ -467,14 +474,15 @@ func (s *Service) joinedRoom(ctx context.Context, req Request, fmtr *rooms.Forma
 	jr.Timeline.PrevBatch = Token{Pos: start, Typing: since.Typing}.String()
 
 	// State: what the timeline does not show, as of its start.
+	senders := lazySenders(f.LazyLoadMembers(), timeline)
 	var state []*rooms.Event
-	if full || limited {
+	if full || limited || len(senders) > 0 {
 		all, err := s.rooms.StateAt(ctx, roomID, start)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range all {
-			if full || e.Pos > since.Pos {
+			if full || e.Pos > since.Pos || isMemberOf(e, senders) {
 				state = append(state, e)
 			}
 		}
@@ -516,14 +524,15 @@ func (s *Service) leftRoom(ctx context.Context, req Request, fmtr *rooms.Formatt
 	}
 	lr.Timeline.Limited = limited
 	lr.Timeline.PrevBatch = Token{Pos: start, Typing: since.Typing}.String()
+	senders := lazySenders(req.Filter.LazyLoadMembers(), timeline)
 	var state []*rooms.Event
-	if initial || limited {
+	if initial || limited || len(senders) > 0 {
 		all, err := s.rooms.StateAt(ctx, m.RoomID, start)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range all {
-			if initial || e.Pos > since.Pos {
+			if initial || e.Pos > since.Pos || isMemberOf(e, senders) {
 				state = append(state, e)
 			}
 		}
@@ -563,6 +572,32 @@ func (s *Service) filterState(req Request, roomID id.RoomID, state, timeline []*
 		out = append(out, e)
 	}
 	return out
+}
+
+// lazySenders is, under lazy loading, the set of timeline senders whose
+// member event the timeline does not carry itself: their membership goes
+// into state whatever the since token, since the client may never have
+// been sent it (spec: "Lazy-loading room members"). Sending it again when
+// the client has it is a redundant member event, which the spec allows
+// even with include_redundant_members false.
+func lazySenders(lazy bool, timeline []*rooms.Event) map[string]bool {
+	if !lazy || len(timeline) == 0 {
+		return nil
+	}
+	senders := map[string]bool{}
+	for _, e := range timeline {
+		senders[string(e.Sender)] = true
+	}
+	for _, e := range timeline {
+		if e.Type == "m.room.member" && e.StateKey != nil {
+			delete(senders, *e.StateKey)
+		}
+	}
+	return senders
+}
+
+func isMemberOf(e *rooms.Event, users map[string]bool) bool {
+	return e.Type == "m.room.member" && e.StateKey != nil && users[*e.StateKey]
 }
 
 func hasMemberEvent(evs []*rooms.Event) bool {
