@@ -50,3 +50,24 @@ func (s *Service) auditLoginFailure(ctx context.Context, user string, err error)
 	s.recordAlone(ctx, audit.Entry{Action: audit.ActionLogin, ActorUser: target, TargetUser: target,
 		Outcome: audit.Failed, Reason: reason})
 }
+
+// uiaActions names the action each User-Interactive Auth purpose protects.
+var uiaActions = map[string]string{
+	"password":              audit.ActionPasswordChange,
+	"deactivate":            audit.ActionDeactivate,
+	"delete_devices":        audit.ActionDeviceDelete,
+	"device_signing_upload": audit.ActionCrossSigning,
+}
+
+// auditUIAFailure records a wrong password given in User-Interactive Auth,
+// like a failed login: the action that was attempted, failed, "wrong
+// password" (never the password).
+func (s *Service) auditUIAFailure(ctx context.Context, sess Session, purpose string) {
+	action, ok := uiaActions[purpose]
+	if !ok {
+		action = audit.ActionLogin
+	}
+	s.recordAlone(ctx, audit.Entry{Action: action, ActorUser: string(sess.UserID), ActorDevice: string(sess.DeviceID),
+		TargetUser: string(sess.UserID), Outcome: audit.Failed, Reason: "wrong password",
+		Detail: map[string]string{"auth": AuthPassword, "purpose": purpose}})
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 )
 
 // rateLimiter is a token bucket per remote address for login and
@@ -59,6 +60,16 @@ func (l *rateLimiter) take(addr string, now time.Time) (time.Duration, bool) {
 	return wait, false
 }
 
+// refund gives back a token spent by take, for an attempt that turned out
+// not to count (a correct password).
+func (l *rateLimiter) refund(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.buckets[addr]; ok {
+		b.tokens = math.Min(l.burst, b.tokens+1)
+	}
+}
+
 func (l *rateLimiter) prune(now time.Time) {
 	for k, b := range l.buckets {
 		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
@@ -76,6 +87,11 @@ func (s *Service) CheckRateLimit(remoteAddr string) error {
 	if ok {
 		return nil
 	}
+	return limitExceeded(wait)
+}
+
+// limitExceeded is the 429 answer telling the client to wait.
+func limitExceeded(wait time.Duration) error {
 	ms := wait.Milliseconds() + 1
 	return mautrix.MLimitExceeded.WithMessage("Too many requests").WithExtraField("retry_after_ms", ms).
 		WithExtraHeader("Retry-After", formatSeconds(wait))
@@ -87,4 +103,32 @@ func formatSeconds(d time.Duration) string {
 		secs = 1
 	}
 	return strconv.FormatInt(secs, 10)
+}
+
+// takeUIAPassword spends one password attempt of User-Interactive Auth
+// from the remote address's and the user's allowances, or returns 429
+// M_LIMIT_EXCEEDED. The attempt is taken before the password is checked,
+// so that concurrent guesses cannot overrun the limit; a correct password
+// gives it back (refundUIAPassword).
+func (s *Service) takeUIAPassword(remoteAddr string, user id.UserID) error {
+	now := s.now()
+	if remoteAddr != "" {
+		if wait, ok := s.uiaLimiter.take("addr:"+remoteAddr, now); !ok {
+			return limitExceeded(wait)
+		}
+	}
+	if wait, ok := s.uiaLimiter.take("user:"+string(user), now); !ok {
+		if remoteAddr != "" {
+			s.uiaLimiter.refund("addr:" + remoteAddr)
+		}
+		return limitExceeded(wait)
+	}
+	return nil
+}
+
+func (s *Service) refundUIAPassword(remoteAddr string, user id.UserID) {
+	if remoteAddr != "" {
+		s.uiaLimiter.refund("addr:" + remoteAddr)
+	}
+	s.uiaLimiter.refund("user:" + string(user))
 }

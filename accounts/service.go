@@ -28,7 +28,11 @@ type Service struct {
 	cfg      config.Config
 	notifier *stream.Notifier
 	limiter  *rateLimiter
-	now      func() time.Time
+	// uiaLimiter counts password attempts in User-Interactive Auth, per
+	// remote address and per user: a stolen access token must not allow
+	// unlimited password guessing.
+	uiaLimiter *rateLimiter
+	now        func() time.Time
 	// Audit records logins, sessions and account changes; nil: no audit.
 	Audit Auditor
 
@@ -58,8 +62,9 @@ type Service struct {
 func New(d *db.DB, cfg config.Config, n *stream.Notifier) *Service {
 	return &Service{
 		db: d, cfg: cfg, notifier: n,
-		limiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
-		now:     time.Now,
+		limiter:    newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
+		uiaLimiter: newRateLimiter(cfg.RateLimitPerSecond, cfg.RateLimitBurst),
+		now:        time.Now,
 	}
 }
 

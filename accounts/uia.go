@@ -9,6 +9,8 @@ import (
 	"fmt"
 
 	"maunium.net/go/mautrix/id"
+
+	"ward/audit"
 )
 
 // Authentication types this server offers in User-Interactive Auth.
@@ -177,12 +179,21 @@ func (s *Service) requirePassword(ctx context.Context, sess Session, auth *AuthD
 			return fail("M_FORBIDDEN", "You can only authenticate as yourself")
 		}
 	}
+	var addr string
+	if r := audit.RequestFrom(ctx); r != nil {
+		addr = r.RemoteAddr
+	}
+	if err := s.takeUIAPassword(addr, sess.UserID); err != nil {
+		return err
+	}
 	if _, err := s.verifyPassword(ctx, string(sess.UserID), auth.Password); err != nil {
 		if errors.Is(err, errBadLogin) {
+			s.auditUIAFailure(ctx, sess, purpose)
 			return fail("M_FORBIDDEN", "Invalid password")
 		}
 		return err
 	}
+	s.refundUIAPassword(addr, sess.UserID)
 	// A single-stage flow is complete: the session, if any, is spent.
 	if _, err := s.takeUIASession(ctx, auth.Session, sess.UserID, purpose); err != nil {
 		return err

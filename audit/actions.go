@@ -37,4 +37,8 @@ const (
 	// ActionDehydratedDevice is a dehydrated device (MSC3814) created,
 	// replaced or deleted.
 	ActionDehydratedDevice = "keys.dehydrated_device"
+
+	// ActionProfile is a joined member's new display name or avatar in a
+	// room (a join → join member event), not a join.
+	ActionProfile = "room.profile"
 )

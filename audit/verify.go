@@ -16,7 +16,9 @@ import (
 type Report struct {
 	// OK: every entry present hashes to its stored hash, links to the one
 	// before it, the sequence has no gap, the head row agrees with the last
-	// entry and any kept checkpoint is still on the chain.
+	// entry and any kept checkpoint is still on the chain (or is the last
+	// entry a signed truncation removed, with the hash it names; an older
+	// checkpoint cannot be checked and is not OK).
 	OK bool
 	// Entries is how many entries were checked; First and Last their range.
 	Entries     int64
@@ -171,8 +173,18 @@ func (r *Recorder) Verify(ctx context.Context, kept *Checkpoint) (Report, error)
 			return rep.fail(rep.Last+1, "the kept checkpoint names entry %d, but the trail ends at %d: the tail was truncated", kept.Seq, rep.Last), nil
 		case kept.Seq > rep.Truncated:
 			return rep.fail(kept.Seq, "entry %d of the kept checkpoint is missing", kept.Seq), nil
+		case kept.Seq == rep.Truncated:
+			// The truncation names the last entry it removed and its hash.
+			if kept.Hash != trunc.Detail["through_hash"] {
+				return rep.fail(kept.Seq, "entry %d differs from the kept checkpoint: the signed truncation at entry %d removed it with another hash",
+					kept.Seq, trunc.Seq), nil
+			}
+		default:
+			// Nothing is left to compare the checkpoint with: it proves
+			// nothing, so it must not pass as checked.
+			return rep.fail(kept.Seq, "the kept checkpoint's entry %d was removed by the signed truncation at entry %d (entries up to %d): it cannot be checked; keep a newer checkpoint",
+				kept.Seq, trunc.Seq, rep.Truncated), nil
 		}
-		// Older than a signed truncation: removed properly.
 	}
 	return rep, nil
 }

@@ -198,16 +198,31 @@ func TestVerifyCraftedRows(t *testing.T) {
 				}
 			})
 		}
-		// A proper truncation verifies, and a checkpoint older than it is
-		// accepted as removed properly.
+		// A proper truncation verifies; a checkpoint of the last entry it
+		// removed is checked against the hash it names; an older one
+		// cannot be checked and is not reported whole.
 		r, _ := newTrail(t, b, 5)
 		early := Checkpoint{Seq: 2, Hash: entry(t, r, 2).Hash}
+		last := Checkpoint{Seq: 3, Hash: entry(t, r, 3).Hash}
 		if n, err := r.Truncate(ctx, time.UnixMilli(1767225600000).Add(3*time.Minute+time.Second), "test"); err != nil || n != 3 {
 			t.Fatalf("truncate: %d %v", n, err)
 		}
-		rep, err := r.Verify(ctx, &early)
+		rep, err := r.Verify(ctx, nil)
 		if err != nil || !rep.OK || rep.Truncated != 3 || rep.First != 4 || rep.Last != 6 {
 			t.Fatalf("after a signed truncation: %s %v", rep, err)
+		}
+		if rep, err := r.Verify(ctx, &last); err != nil || !rep.OK {
+			t.Fatalf("checkpoint of the truncation's last entry: %s %v", rep, err)
+		}
+		madeUp := Checkpoint{Seq: 3, Hash: strings.Repeat("ab", 32)}
+		if rep, err := r.Verify(ctx, &madeUp); err != nil || rep.OK || rep.BadSeq != 3 || !strings.Contains(rep.Problem, "differs from the kept checkpoint") {
+			t.Fatalf("made-up hash at the truncation's last entry: %s %v", rep, err)
+		}
+		for _, cp := range []Checkpoint{early, {Seq: 1, Hash: strings.Repeat("cd", 32)}} {
+			rep, err := r.Verify(ctx, &cp)
+			if err != nil || rep.OK || rep.BadSeq != cp.Seq || !strings.Contains(rep.Problem, "removed by the signed truncation at entry 6") {
+				t.Fatalf("checkpoint %s older than the truncation: %s %v", cp, rep, err)
+			}
 		}
 	})
 }

@@ -42,6 +42,10 @@ func (a *trail) MediaDownloaded(ctx context.Context, user id.UserID, mediaID str
 	return nil
 }
 
+func (a *trail) MediaDownloadRefused(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error {
+	return nil
+}
+
 // The audit issue: where an action writes to the database, its entry is
 // written in the same transaction — no upload without its entry, and no
 // entry for an upload that did not commit. A download is served only once

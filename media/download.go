@@ -21,7 +21,7 @@ var errNotYetUploaded = mautrix.RespError{ErrCode: "M_NOT_YET_UPLOADED", Err: "T
 
 // readable finds an item the caller may read, waiting up to wait for an
 // asynchronous upload to arrive.
-func (s *Service) readable(ctx context.Context, caller Caller, serverName, mediaID string, wait time.Duration) (*item, error) {
+func (s *Service) readable(ctx context.Context, caller Caller, serverName, mediaID string, wait time.Duration, thumbnail bool) (*item, error) {
 	if serverName != s.opts.ServerName || !ValidMediaID(mediaID) {
 		// Ward does not fetch media from other servers.
 		return nil, errNotFound
@@ -35,6 +35,7 @@ func (s *Service) readable(ctx context.Context, caller Caller, serverName, media
 		return nil, err
 	}
 	if !ok {
+		s.recordRefusal(ctx, caller, mediaID, thumbnail)
 		return nil, errNotFound
 	}
 	wait = min(max(wait, 0), MaxWait)
@@ -67,7 +68,7 @@ func (s *Service) readable(ctx context.Context, caller Caller, serverName, media
 //
 // Spec: client-server-api GET /_matrix/client/v1/media/download/{serverName}/{mediaId}[/{fileName}].
 func (s *Service) Download(ctx context.Context, caller Caller, serverName, mediaID, fileName string, wait time.Duration) (*Content, error) {
-	it, err := s.readable(ctx, caller, serverName, mediaID, wait)
+	it, err := s.readable(ctx, caller, serverName, mediaID, wait, false)
 	if err != nil {
 		return nil, err
 	}

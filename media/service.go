@@ -36,6 +36,9 @@ type ProfileSource interface {
 type AuditTrail interface {
 	MediaUploaded(ctx context.Context, tx *sql.Tx, user id.UserID, mediaID string, size int64) error
 	MediaDownloaded(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error
+	// MediaDownloadRefused records a download of an existing item refused
+	// to a user not entitled to it (who is told it does not exist).
+	MediaDownloadRefused(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error
 }
 
 // Options configure the media service.

@@ -85,7 +85,7 @@ func pickSize(req ThumbnailRequest) (thumbnailSize, bool) {
 //
 // Spec: client-server-api GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}.
 func (s *Service) Thumbnail(ctx context.Context, caller Caller, serverName, mediaID string, req ThumbnailRequest, wait time.Duration) (*Content, error) {
-	it, err := s.readable(ctx, caller, serverName, mediaID, wait)
+	it, err := s.readable(ctx, caller, serverName, mediaID, wait, true)
 	if err != nil {
 		return nil, err
 	}

@@ -287,3 +287,15 @@ func (s *Service) recordDownload(ctx context.Context, caller Caller, mediaID str
 	}
 	return nil
 }
+
+// recordRefusal records a download refused to a caller not entitled to an
+// existing item. The caller is told the item does not exist either way, so
+// a failure to record is logged, never answered differently.
+func (s *Service) recordRefusal(ctx context.Context, caller Caller, mediaID string, thumbnail bool) {
+	if s.opts.Audit == nil {
+		return
+	}
+	if err := s.opts.Audit.MediaDownloadRefused(ctx, caller.UserID, mediaID, thumbnail); err != nil {
+		s.log.ErrorContext(ctx, "record refused media download", "err", err)
+	}
+}

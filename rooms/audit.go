@@ -79,6 +79,10 @@ func membershipAction(membership, prev string, byOther bool) string {
 	case "invite":
 		return audit.ActionInvite
 	case "join":
+		if prev == "join" {
+			// join → join: the member's display name or avatar changed.
+			return audit.ActionProfile
+		}
 		return audit.ActionJoin
 	case "ban":
 		return audit.ActionBan

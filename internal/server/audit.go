@@ -26,3 +26,12 @@ func (m mediaAudit) MediaDownloaded(ctx context.Context, user id.UserID, mediaID
 	}
 	return m.r.RecordAlone(ctx, e)
 }
+
+func (m mediaAudit) MediaDownloadRefused(ctx context.Context, user id.UserID, mediaID string, thumbnail bool) error {
+	e := audit.Entry{ActorUser: string(user), Action: audit.ActionMediaDownload, MediaID: mediaID,
+		Outcome: audit.Denied, Reason: "not entitled to the item"}
+	if thumbnail {
+		e.Detail = map[string]string{"thumbnail": "true"}
+	}
+	return m.r.RecordAlone(ctx, e)
+}
