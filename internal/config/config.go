@@ -42,7 +42,8 @@ type Config struct {
 	// refresh token; 0 means they never expire.
 	AccessTokenLifetime time.Duration `yaml:"access_token_lifetime"`
 	ShutdownTimeout     time.Duration `yaml:"shutdown_timeout"`
-	// RateLimit applies to login and registration per remote address.
+	// RateLimit applies to login and registration per remote address, and
+	// to the password stage of User-Interactive Auth per address and per user.
 	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
 	RateLimitBurst     int     `yaml:"rate_limit_burst"`
 	// MaxUploadBytes bounds one media upload (uploads are exempt from
