@@ -562,3 +562,44 @@ func TestMediaThumbnailAboveLargestSize(t *testing.T) {
 		}
 	})
 }
+
+// An image is served as it is only when it is no larger than asked both
+// ways; a tall narrow strip is cut (crop) or scaled (scale) to fit.
+// Spec: GET /_matrix/client/v1/media/thumbnail; README "Media".
+func TestMediaThumbnailNarrowImage(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		tok := register(t, ts, "alice").cli.AccessToken
+		for _, tc := range []struct {
+			w, h  int
+			query string
+			maxW  int
+			maxH  int
+		}{
+			{20, 3000, "width=32&height=32&method=crop", 32, 32},
+			{20, 3000, "width=96&height=96&method=crop", 96, 96},
+			{20, 3000, "width=640&height=480&method=crop", 640, 480},
+			{3000, 20, "width=96&height=96&method=crop", 96, 96},
+			{96, 300, "width=96&height=96&method=crop", 96, 96},
+			{20, 3000, "width=32&height=32&method=scale", 32, 32},
+			{20, 3000, "width=640&height=480&method=scale", 640, 480},
+			{3000, 20, "width=320&height=240&method=scale", 320, 240},
+		} {
+			body := pngBytes(t, tc.w, tc.h)
+			uri, err := id.ParseContentURI(upload(t, ts, tok, body, "image/png", "").json(t)["content_uri"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := thumbnail(t, ts, tok, uri, tc.query)
+			if a.Status != 200 {
+				t.Fatalf("%d×%d %s: %d %s", tc.w, tc.h, tc.query, a.Status, a.Body)
+			}
+			if bytes.Equal(a.Body, body) {
+				t.Fatalf("%d×%d %s: served as it is", tc.w, tc.h, tc.query)
+			}
+			if _, w, h := imageSize(t, a.Body); w > tc.maxW || h > tc.maxH || w < 1 || h < 1 {
+				t.Fatalf("%d×%d %s: %d×%d, want within %d×%d", tc.w, tc.h, tc.query, w, h, tc.maxW, tc.maxH)
+			}
+		}
+	})
+}

@@ -188,17 +188,25 @@ func makeThumbnail(r io.ReadSeeker, size thumbnailSize, method string) (out []by
 	var dst *image.RGBA
 	var from image.Rectangle
 	if method == "crop" {
-		if W <= size.W || H <= size.H {
+		if W <= size.W && H <= size.H {
 			return nil, "", nil
 		}
-		// The largest centred part of the source with the target's aspect.
+		// The largest centred part of the source with the target's aspect,
+		// scaled down to the target.
 		sw, sh := W, W*size.H/size.W
 		if sh > H {
 			sw, sh = H*size.W/size.H, H
 		}
+		dw, dh := size.W, size.H
+		if W < size.W || H < size.H {
+			// Smaller than asked one way, larger the other (a tall narrow
+			// strip): cut the long side to the target, never upscale.
+			sw, sh = min(W, size.W), min(H, size.H)
+			dw, dh = sw, sh
+		}
 		x0, y0 := src.Bounds().Min.X+(W-sw)/2, src.Bounds().Min.Y+(H-sh)/2
 		from = image.Rect(x0, y0, x0+sw, y0+sh)
-		dst = image.NewRGBA(image.Rect(0, 0, size.W, size.H))
+		dst = image.NewRGBA(image.Rect(0, 0, max(dw, 1), max(dh, 1)))
 	} else {
 		if W <= size.W && H <= size.H {
 			return nil, "", nil
