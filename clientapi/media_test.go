@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -502,4 +504,102 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	}
 	r.left -= n
 	return int(n), nil
+}
+
+// pngClaiming is a small PNG whose header claims w×h (CRC kept valid), so
+// that the size check is reached without a huge upload.
+func pngClaiming(t *testing.T, w, h uint32) []byte {
+	t.Helper()
+	b := pngBytes(t, 8, 8)
+	// Signature (8), IHDR length (4), "IHDR" (4), width, height, ...
+	binary.BigEndian.PutUint32(b[16:], w)
+	binary.BigEndian.PutUint32(b[20:], h)
+	binary.BigEndian.PutUint32(b[29:], crc32.ChecksumIEEE(b[12:29]))
+	return b
+}
+
+// A request above the largest size (800×600) gets the largest size, with
+// the same checks as any thumbnail: never the original, however large or
+// broken.
+// Spec: GET /_matrix/client/v1/media/thumbnail; README "Media".
+func TestMediaThumbnailAboveLargestSize(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		tok := register(t, ts, "alice").cli.AccessToken
+		up := func(body []byte, ct string) id.ContentURI {
+			uri, err := id.ParseContentURI(upload(t, ts, tok, body, ct, "").json(t)["content_uri"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uri
+		}
+		const above = "width=801&height=601&method=scale"
+		for _, method := range []string{"scale", "crop"} {
+			q := "width=801&height=601&method=" + method
+			big := up(jpegBytes(t, 1200, 900), "image/jpeg")
+			a := thumbnail(t, ts, tok, big, q)
+			if a.Status != 200 {
+				t.Fatalf("%s above the largest size: %d %s", method, a.Status, a.Body)
+			}
+			if f, w, h := imageSize(t, a.Body); f != "jpeg" || w != 800 || h != 600 {
+				t.Fatalf("1200×900 JPEG %s above the largest size: %s %d×%d, want the 800×600 thumbnail", method, f, w, h)
+			}
+		}
+		thumbnail(t, ts, tok, up(pngClaiming(t, 30000, 30000), "image/png"), above).
+			wantError(t, "30000×30000 above the largest size", 413, "M_TOO_LARGE")
+		thumbnail(t, ts, tok, up(pngClaiming(t, 1000000, 1000000), "image/png"), above).
+			wantError(t, "1,000,000² above the largest size", 413, "M_TOO_LARGE")
+		png := pngBytes(t, 1000, 1000)
+		thumbnail(t, ts, tok, up(png[:len(png)/2], "image/png"), above).
+			wantError(t, "truncated PNG above the largest size", 400, "M_UNKNOWN")
+		jpg := jpegBytes(t, 1000, 1000)
+		thumbnail(t, ts, tok, up(jpg[:len(jpg)/2], "image/jpeg"), above).
+			wantError(t, "truncated JPEG above the largest size", 400, "M_UNKNOWN")
+		// A small image is still served as it is above the largest size.
+		small := pngBytes(t, 40, 30)
+		if a := thumbnail(t, ts, tok, up(small, "image/png"), above); a.Status != 200 || !bytes.Equal(a.Body, small) {
+			t.Fatalf("small image above the largest size: %d, %d bytes", a.Status, len(a.Body))
+		}
+	})
+}
+
+// An image is served as it is only when it is no larger than asked both
+// ways; a tall narrow strip is cut (crop) or scaled (scale) to fit.
+// Spec: GET /_matrix/client/v1/media/thumbnail; README "Media".
+func TestMediaThumbnailNarrowImage(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		tok := register(t, ts, "alice").cli.AccessToken
+		for _, tc := range []struct {
+			w, h  int
+			query string
+			maxW  int
+			maxH  int
+		}{
+			{20, 3000, "width=32&height=32&method=crop", 32, 32},
+			{20, 3000, "width=96&height=96&method=crop", 96, 96},
+			{20, 3000, "width=640&height=480&method=crop", 640, 480},
+			{3000, 20, "width=96&height=96&method=crop", 96, 96},
+			{96, 300, "width=96&height=96&method=crop", 96, 96},
+			{20, 3000, "width=32&height=32&method=scale", 32, 32},
+			{20, 3000, "width=640&height=480&method=scale", 640, 480},
+			{3000, 20, "width=320&height=240&method=scale", 320, 240},
+		} {
+			body := pngBytes(t, tc.w, tc.h)
+			uri, err := id.ParseContentURI(upload(t, ts, tok, body, "image/png", "").json(t)["content_uri"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := thumbnail(t, ts, tok, uri, tc.query)
+			if a.Status != 200 {
+				t.Fatalf("%d×%d %s: %d %s", tc.w, tc.h, tc.query, a.Status, a.Body)
+			}
+			if bytes.Equal(a.Body, body) {
+				t.Fatalf("%d×%d %s: served as it is", tc.w, tc.h, tc.query)
+			}
+			if _, w, h := imageSize(t, a.Body); w > tc.maxW || h > tc.maxH || w < 1 || h < 1 {
+				t.Fatalf("%d×%d %s: %d×%d, want within %d×%d", tc.w, tc.h, tc.query, w, h, tc.maxW, tc.maxH)
+			}
+		}
+	})
 }

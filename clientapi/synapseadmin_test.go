@@ -240,7 +240,7 @@ func TestSynapseAdminUsers(t *testing.T) {
 
 		// Deactivate: logins fail, the list leaves the account out unless
 		// asked, and reactivation needs a password.
-		if r := adm.want(200, "POST", "/_synapse/admin/v1/deactivate/"+string(bob.ID), map[string]any{"erase": false}); r.Get("id_server_unbind_result").Str != "success" {
+		if r := adm.want(200, "POST", "/_synapse/admin/v1/deactivate/"+string(bob.ID), map[string]any{"erase": false}); r.Get("id_server_unbind_result").Str != "no-support" {
 			t.Fatalf("deactivate: %s", r.Raw)
 		}
 		if st, _ := call(t, ts, "GET", v3+"/account/whoami", bob.cli.AccessToken, nil); st != http.StatusUnauthorized {
@@ -299,6 +299,29 @@ func TestSynapseAdminUsers(t *testing.T) {
 		}
 		if rep := verify(t, ts, nil); !rep.OK {
 			t.Fatal(rep)
+		}
+	})
+}
+
+// An admin may not deactivate themself through the admin API, by either
+// route, any more than demote themself: the server could be left without
+// an admin. Ward has no identity server, so the unbind result is
+// "no-support", as from POST /account/deactivate.
+func TestSynapseAdminSelfDeactivation(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		adm := newSynapseAdmin(t, ts)
+		bob := register(t, ts, "bob")
+		adm.wantErr(400, "M_INVALID_PARAM", "POST", "/_synapse/admin/v1/deactivate/"+string(adm.ID), map[string]any{})
+		adm.wantErr(400, "M_INVALID_PARAM", "POST", "/_synapse/admin/v1/deactivate/"+string(adm.ID), map[string]any{"erase": true})
+		adm.wantErr(400, "M_INVALID_PARAM", "PUT", userPath(adm.ID), map[string]any{"deactivated": true})
+		if r := adm.want(200, "GET", userPath(adm.ID), nil); r.Get("deactivated").Bool() || !r.Get("admin").Bool() {
+			t.Fatalf("admin after refused self-deactivation: %s", r.Raw)
+		}
+		// Saving oneself as synapse-admin does (deactivated: false) still works.
+		adm.want(200, "PUT", userPath(adm.ID), map[string]any{"deactivated": false, "displayname": "The Admin"})
+		if r := adm.want(200, "POST", "/_synapse/admin/v1/deactivate/"+string(bob.ID), map[string]any{}); r.Get("id_server_unbind_result").Str != "no-support" {
+			t.Fatalf("deactivate bob: %s", r.Raw)
 		}
 	})
 }

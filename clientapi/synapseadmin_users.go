@@ -151,6 +151,10 @@ func (a *API) handleSynapsePutUser(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, mautrix.MInvalidParam.WithMessage("You may not demote yourself."))
 		return
 	}
+	if body.Deactivated != nil && *body.Deactivated && uid == session(r).UserID {
+		a.writeError(w, r, errSelfDeactivate)
+		return
+	}
 	c := accounts.UserChange{Password: body.Password, DisplayName: body.DisplayName, AvatarURL: body.AvatarURL,
 		Admin: body.Admin, Deactivated: body.Deactivated, LogoutDevices: body.LogoutDevices == nil || *body.LogoutDevices}
 	created, err := a.Accounts.AdminUpsertUser(r.Context(), uid, c)
@@ -170,13 +174,24 @@ func (a *API) handleSynapsePutUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, synapseUserDetailJSON(u))
 }
 
+// errSelfDeactivate refuses an admin deactivating their own account through
+// the admin API: like a self-demotion, it could leave the server with no
+// admin. POST /account/deactivate (with the password) remains.
+var errSelfDeactivate = mautrix.MInvalidParam.WithMessage("You may not deactivate yourself through the admin API.")
+
 // handleSynapseDeactivate answers POST /_synapse/admin/v1/deactivate/{userId}.
 // Ward keeps no third-party identifiers and erases nothing on request
 // ("erase" is accepted and ignored: the audit trail keeps its subject).
+// It has no identity server to unbind from, so the result is "no-support",
+// as from POST /account/deactivate.
 func (a *API) handleSynapseDeactivate(w http.ResponseWriter, r *http.Request) {
 	uid, err := a.synapseLocalUser(r)
 	if err != nil {
 		a.writeError(w, r, err)
+		return
+	}
+	if uid == session(r).UserID {
+		a.writeError(w, r, errSelfDeactivate)
 		return
 	}
 	var body struct {
@@ -190,7 +205,7 @@ func (a *API) handleSynapseDeactivate(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id_server_unbind_result": "success"})
+	writeJSON(w, http.StatusOK, map[string]any{"id_server_unbind_result": "no-support"})
 }
 
 // handleSynapseResetPassword answers POST /_synapse/admin/v1/reset_password/{userId}.

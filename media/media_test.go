@@ -16,23 +16,29 @@ import (
 // Spec: client-server-api "Content repository": thumbnail sizes.
 func TestPickSize(t *testing.T) {
 	tests := []struct {
-		w, h   int
-		want   thumbnailSize
-		wantOK bool
+		w, h, method string
+		want         thumbnailSize
+		wantMethod   string
 	}{
-		{32, 32, thumbnailSize{32, 32}, true},
-		{1, 1, thumbnailSize{32, 32}, true},
-		{40, 20, thumbnailSize{96, 96}, true},
-		{96, 97, thumbnailSize{320, 240}, true},
-		{320, 240, thumbnailSize{320, 240}, true},
-		{321, 100, thumbnailSize{640, 480}, true},
-		{800, 600, thumbnailSize{800, 600}, true},
-		{801, 600, thumbnailSize{}, false},
+		{"32", "32", "crop", thumbnailSize{32, 32}, "crop"},
+		{"1", "1", "scale", thumbnailSize{32, 32}, "scale"},
+		{"40", "20", "crop", thumbnailSize{96, 96}, "crop"},
+		{"96", "97", "scale", thumbnailSize{320, 240}, "scale"},
+		{"320", "240", "crop", thumbnailSize{320, 240}, "crop"},
+		{"321", "100", "scale", thumbnailSize{640, 480}, "scale"},
+		{"800", "600", "crop", thumbnailSize{800, 600}, "crop"},
+		// Above every size: the largest, scaled.
+		{"801", "600", "crop", thumbnailSize{800, 600}, "scale"},
+		{"10000", "10000", "scale", thumbnailSize{800, 600}, "scale"},
 	}
 	for _, tt := range tests {
-		got, ok := pickSize(ThumbnailRequest{Width: tt.w, Height: tt.h})
-		if got != tt.want || ok != tt.wantOK {
-			t.Errorf("pickSize(%dx%d) = %v %v, want %v %v", tt.w, tt.h, got, ok, tt.want, tt.wantOK)
+		req, err := ParseThumbnailRequest(tt.w, tt.h, tt.method)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, method := pickSize(req)
+		if got != tt.want || method != tt.wantMethod {
+			t.Errorf("pickSize(%s×%s %s) = %v %s, want %v %s", tt.w, tt.h, tt.method, got, method, tt.want, tt.wantMethod)
 		}
 	}
 }

@@ -68,15 +68,17 @@ func ParseThumbnailRequest(width, height, method string) (ThumbnailRequest, erro
 	return ThumbnailRequest{Width: w, Height: h, Method: method}, nil
 }
 
-// pickSize is the generated size that answers req; ok is false when the
-// request is larger than every size (the original is served).
-func pickSize(req ThumbnailRequest) (thumbnailSize, bool) {
+// pickSize is the generated size and method that answer req: the smallest
+// size at least as large, or, above every size, the largest (scaled, as
+// the spec lists it). Never the original unchecked: a request above the
+// largest size goes through the same size and decode checks as any other.
+func pickSize(req ThumbnailRequest) (thumbnailSize, string) {
 	for _, sz := range thumbnailSizes {
 		if sz.W >= req.Width && sz.H >= req.Height {
-			return sz, true
+			return sz, req.Method
 		}
 	}
-	return thumbnailSize{}, false
+	return thumbnailSizes[len(thumbnailSizes)-1], "scale"
 }
 
 // Thumbnail answers a thumbnail request: a cached thumbnail, a new one
@@ -93,8 +95,8 @@ func (s *Service) Thumbnail(ctx context.Context, caller Caller, serverName, medi
 	if !thumbnailable[mt] {
 		return nil, errCannotThumbnail
 	}
-	size, ok := pickSize(req)
-	c, err := s.thumbnail(ctx, it, size, ok, req.Method)
+	size, method := pickSize(req)
+	c, err := s.thumbnail(ctx, it, size, method)
 	if err != nil {
 		return nil, err
 	}
@@ -105,11 +107,8 @@ func (s *Service) Thumbnail(ctx context.Context, caller Caller, serverName, medi
 	return c, nil
 }
 
-func (s *Service) thumbnail(ctx context.Context, it *item, size thumbnailSize, sized bool, method string) (*Content, error) {
+func (s *Service) thumbnail(ctx context.Context, it *item, size thumbnailSize, method string) (*Content, error) {
 	original := func() (*Content, error) { return s.openBody(it.SHA256, it.ContentType, it.FileName, it.UploadedTS) }
-	if !sized {
-		return original()
-	}
 	var sum, ct string
 	err := s.db.Read.QueryRowContext(ctx, `SELECT sha256, content_type FROM media_thumbnails
 		WHERE source_sha256 = $1 AND width = $2 AND height = $3 AND method = $4`, it.SHA256, size.W, size.H, method).Scan(&sum, &ct)
@@ -189,17 +188,25 @@ func makeThumbnail(r io.ReadSeeker, size thumbnailSize, method string) (out []by
 	var dst *image.RGBA
 	var from image.Rectangle
 	if method == "crop" {
-		if W <= size.W || H <= size.H {
+		if W <= size.W && H <= size.H {
 			return nil, "", nil
 		}
-		// The largest centred part of the source with the target's aspect.
+		// The largest centred part of the source with the target's aspect,
+		// scaled down to the target.
 		sw, sh := W, W*size.H/size.W
 		if sh > H {
 			sw, sh = H*size.W/size.H, H
 		}
+		dw, dh := size.W, size.H
+		if W < size.W || H < size.H {
+			// Smaller than asked one way, larger the other (a tall narrow
+			// strip): cut the long side to the target, never upscale.
+			sw, sh = min(W, size.W), min(H, size.H)
+			dw, dh = sw, sh
+		}
 		x0, y0 := src.Bounds().Min.X+(W-sw)/2, src.Bounds().Min.Y+(H-sh)/2
 		from = image.Rect(x0, y0, x0+sw, y0+sh)
-		dst = image.NewRGBA(image.Rect(0, 0, size.W, size.H))
+		dst = image.NewRGBA(image.Rect(0, 0, max(dw, 1), max(dh, 1)))
 	} else {
 		if W <= size.W && H <= size.H {
 			return nil, "", nil
