@@ -326,6 +326,26 @@ func TestSynapseAdminSelfDeactivation(t *testing.T) {
 	})
 }
 
+// synapse-admin sends threepids, external_ids and user_type on every save:
+// Ward keeps no third-party ids and has no user types, so they are
+// accepted and ignored (README "Admin API"), and the rest of the save
+// applies.
+func TestSynapseAdminPutIgnoresThreepids(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
+		ts := servertest.Start(t, b, nil)
+		adm := newSynapseAdmin(t, ts)
+		bob := register(t, ts, "bob")
+		r := adm.want(200, "PUT", userPath(bob.ID), map[string]any{"displayname": "Bob Brown",
+			"threepids":    []any{map[string]any{"medium": "email", "address": "bob@example.org"}},
+			"external_ids": []any{map[string]any{"auth_provider": "oidc", "external_id": "b-1"}},
+			"user_type":    "support"})
+		if r.Get("displayname").Str != "Bob Brown" || len(r.Get("threepids").Array()) != 0 ||
+			len(r.Get("external_ids").Array()) != 0 || r.Get("user_type").Type != gjson.Null {
+			t.Fatalf("save with threepids: %s", r.Raw)
+		}
+	})
+}
+
 // loginFails checks that a password login is refused.
 func loginFails(t *testing.T, ts *servertest.TS, user, password string) {
 	t.Helper()
