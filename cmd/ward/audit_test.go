@@ -24,18 +24,8 @@ import (
 // entry.
 func TestAdminAuditCommands(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
-		env := sqliteEnv(t)
-		env["WARD_DATABASE"] = b.DSN
-		env["WARD_SERVER_NAME"] = "clinic.test"
-		migrated(t, env)
-		env["USER"] = "operator"
+		ward := adminOn(t, b)
 		ctx := context.Background()
-		ward := func(args ...string) (string, error) {
-			t.Helper()
-			iv := &invocation{args: append([]string{"admin"}, args...), env: env, stdin: "a long passphrase\n"}
-			err := iv.run(ctx)
-			return iv.stdout.String(), err
-		}
 		// An empty trail's checkpoint is one verify takes.
 		out, err := ward("audit", "checkpoint")
 		if err != nil || strings.TrimSpace(out) != "0:" {
@@ -225,5 +215,23 @@ func TestHelpListsAudit(t *testing.T) {
 		if !strings.Contains(iv.stdout.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}
+	}
+}
+
+// adminOn migrates a fresh database of backend b for clinic.test and
+// returns a runner of `ward admin ARGS…` on it (as operator, with a
+// passphrase on standard input), giving its output.
+func adminOn(t *testing.T, b dbtest.Backend) func(args ...string) (string, error) {
+	t.Helper()
+	env := sqliteEnv(t)
+	env["WARD_DATABASE"] = b.DSN
+	env["WARD_SERVER_NAME"] = "clinic.test"
+	migrated(t, env)
+	env["USER"] = "operator"
+	return func(args ...string) (string, error) {
+		t.Helper()
+		iv := &invocation{args: append([]string{"admin"}, args...), env: env, stdin: "a long passphrase\n"}
+		err := iv.run(context.Background())
+		return iv.stdout.String(), err
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -19,18 +18,7 @@ import (
 // of calling the trail whole.
 func TestVerifyCheckpointRemovedByTruncation(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, b dbtest.Backend) {
-		env := sqliteEnv(t)
-		env["WARD_DATABASE"] = b.DSN
-		env["WARD_SERVER_NAME"] = "clinic.test"
-		migrated(t, env)
-		env["USER"] = "operator"
-		ctx := context.Background()
-		ward := func(args ...string) (string, error) {
-			t.Helper()
-			iv := &invocation{args: append([]string{"admin"}, args...), env: env, stdin: "a long passphrase\n"}
-			err := iv.run(ctx)
-			return iv.stdout.String(), err
-		}
+		ward := adminOn(t, b)
 		for _, u := range []string{"ana", "ben", "cid"} {
 			if out, err := ward("user", "create", "--user", u); err != nil {
 				t.Fatalf("user create: %v %s", err, out)
