@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -20,17 +19,7 @@ func TestLazyIncrementalSendsSenderMembers(t *testing.T) {
 		ts := servertest.Start(t, b, nil)
 		ctx := context.Background()
 		admin, nurse, drb := register(t, ts, "admin"), register(t, ts, "nurse"), register(t, ts, "drb")
-		created, err := admin.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat",
-			Invite: []id.UserID{nurse.UserID, drb.UserID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		room := created.RoomID
-		for _, c := range []*mautrix.Client{nurse, drb} {
-			if _, err := c.JoinRoomByID(ctx, room); err != nil {
-				t.Fatal(err)
-			}
-		}
+		room := joinedRoom(t, admin, nurse, drb)
 		if _, err := admin.SendText(ctx, room, "rounds at nine"); err != nil {
 			t.Fatal(err)
 		}

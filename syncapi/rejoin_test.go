@@ -21,14 +21,7 @@ func TestRejoinSyncsMissedEvents(t *testing.T) {
 		ts := servertest.Start(t, b, nil)
 		ctx := context.Background()
 		admin, nurse := register(t, ts, "admin"), register(t, ts, "nurse")
-		created, err := admin.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{nurse.UserID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		room := created.RoomID
-		if _, err := nurse.JoinRoomByID(ctx, room); err != nil {
-			t.Fatal(err)
-		}
+		room := joinedRoom(t, admin, nurse)
 		since := rawSync(t, nurse, "", 0, "").NextBatch
 		if _, err := nurse.LeaveRoom(ctx, room); err != nil {
 			t.Fatal(err)
@@ -93,4 +86,25 @@ func TestRejoinSyncsMissedEvents(t *testing.T) {
 			t.Fatal("the rename is neither in state nor timeline")
 		}
 	})
+}
+
+// joinedRoom creates a private room of creator's that every one of members
+// has joined.
+func joinedRoom(t *testing.T, creator *mautrix.Client, members ...*mautrix.Client) id.RoomID {
+	t.Helper()
+	ctx := context.Background()
+	invite := make([]id.UserID, len(members))
+	for i, m := range members {
+		invite[i] = m.UserID
+	}
+	created, err := creator.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: invite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if _, err := m.JoinRoomByID(ctx, created.RoomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return created.RoomID
 }
